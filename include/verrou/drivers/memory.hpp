@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// drivers/memory.hpp: locks in the memory of this process.
+//
+// For threads of one process only: two processes never see each other's locks. Waiters are
+// woken the moment a lock is released and served in the order they began to wait.
+//
+//   verrou::Verrou locks({.default_store = "memory",
+//                         .stores = {{"memory", verrou::memory_store()}}});
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "verrou/store.hpp"
+
+namespace verrou {
+
+/// The in-process store. Expiry runs on the steady clock, so wall-clock changes do not
+/// shorten or lengthen leases. Entries of released and expired locks are reclaimed, so
+/// memory stays proportional to the locks held and waited for.
+/// Thread safety: all members may be called concurrently; keys are spread over independent
+/// shards, so threads working on different keys rarely meet.
+class MemoryStore final : public LockStore, public WaitableLockStore {
+ public:
+  MemoryStore();
+  ~MemoryStore() override;
+  MemoryStore(const MemoryStore&) = delete;
+  MemoryStore& operator=(const MemoryStore&) = delete;
+
+  bool save(const std::string& key, const std::string& owner,
+            std::optional<Duration> ttl) override;
+  void remove(const std::string& key, const std::string& owner) override;
+  void force_remove(const std::string& key) override;
+  bool exists(const std::string& key) override;
+  void extend(const std::string& key, const std::string& owner, Duration duration) override;
+
+  std::optional<std::chrono::system_clock::time_point> save_waiting(
+      const std::string& key, const std::string& owner, std::optional<Duration> ttl,
+      std::chrono::steady_clock::time_point until,
+      std::chrono::steady_clock::time_point waiting_since) override;
+
+  /// How many keys have an entry (held, or waited for); for tests of reclamation.
+  [[nodiscard]] std::size_t entry_count() const;
+
+ private:
+  struct Shard;
+  static constexpr std::size_t kShards = 64;
+  Shard& shard_for(const std::string& key) const;
+  std::unique_ptr<Shard[]> shards_;
+};
+
+/// A `StoreFactory` making a fresh `MemoryStore`.
+StoreFactory memory_store();
+
+}  // namespace verrou

@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// lock.hpp: one lock on one key, as Verrou's `Lock`.
+//
+//   auto lock = locks.create_lock("invoice:42", 10s);
+//   if (lock.acquire({.retry = {.timeout = 2s}})) {
+//     charge();
+//     lock.release();
+//   }
+//   // or: released even when the callback throws
+//   std::optional<int> total = lock.run([] { return compute(); });
+//   // or: std::unique_lock<verrou::Lock> guard(lock);
+#pragma once
+
+#include <atomic>
+#include <concepts>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "verrou/duration.hpp"
+#include "verrou/logger.hpp"
+#include "verrou/serialized_lock.hpp"
+#include "verrou/store.hpp"
+
+namespace verrou {
+
+/// How `acquire` retries a lock that is taken. Unset fields fall back to the factory's
+/// options, then to the defaults below.
+struct RetryOptions {
+  /// Most tries in all (the first included); default unlimited. 0 is invalid.
+  std::optional<std::uint64_t> attempts;
+  /// Longest pause between tries; default 250 ms. Stores that can wait for a release
+  /// (memory, Redis, PostgreSQL) wake the waiter on release instead of sleeping it out.
+  std::optional<Duration> delay;
+  /// Give up once this much time has passed since `acquire` began; default none.
+  std::optional<Duration> timeout;
+};
+
+/// Default pause between tries.
+inline constexpr Duration kDefaultRetryDelay{250};
+
+/// Options of `Lock::acquire` and `Lock::run`.
+struct AcquireOptions {
+  RetryOptions retry;  ///< overrides the factory's retry options field by field
+};
+
+struct LockFactoryOptions;
+
+/// A lock on one key with one owner token, over a store.
+///
+/// A `Lock` is a handle: copies share the key and owner (and so both hold or neither does),
+/// each keeping its own idea of the expiration time. Locks come from `LockFactory::create_lock`
+/// (a new random owner) or `LockFactory::restore_lock` (an owner taken over from a
+/// `SerializedLock`).
+///
+/// Thread safety: all members may be called concurrently on one object (for example `extend`
+/// from a keep-alive thread while another thread works); distinct objects are independent.
+class Lock {
+ public:
+  /// Normally made by `LockFactory`. `owner` empty: a new random owner token.
+  Lock(std::string key, std::shared_ptr<LockStore> store,
+       std::shared_ptr<const LockFactoryOptions> options, std::optional<Duration> ttl,
+       std::string owner = {}, std::optional<std::int64_t> expiration_time = std::nullopt);
+
+  Lock(const Lock& other);
+  Lock& operator=(const Lock& other);
+  Lock(Lock&& other) noexcept;
+  Lock& operator=(Lock&& other) noexcept;
+  ~Lock() = default;
+
+  /// Takes the lock, retrying under `options` (merged over the factory's retry options).
+  /// Returns true once held; false when `attempts` tries failed or `timeout` passed.
+  /// Throws `InvalidArgumentError` for attempts 0 or a negative delay or timeout,
+  /// `LockStorageError` when the store fails.
+  bool acquire(const AcquireOptions& options = {});
+
+  /// Takes the lock with a single try. Returns false when it is held.
+  /// Throws `LockStorageError` when the store fails.
+  bool acquire_immediately();
+
+  /// Acquires (as `acquire(options)`), calls `f`, and releases, even when `f` throws (the
+  /// exception then propagates). Returns `false`/`nullopt` without calling `f` when the lock
+  /// was not acquired; `true` or `f`'s result otherwise.
+  ///
+  /// If `f` ran past the lease and the lock was taken by someone else meanwhile, the release
+  /// throws `LockNotOwnedError` after `f` returned: the work was not protected to its end.
+  template <class F>
+  auto run(F&& f, const AcquireOptions& options = {});
+
+  /// As `run`, taking the lock with a single try.
+  template <class F>
+  auto run_immediately(F&& f);
+
+  /// Releases the lock. Throws `LockNotOwnedError` when this owner does not hold it (never
+  /// acquired, already released, or expired), `LockStorageError` when the store fails.
+  void release();
+
+  /// Releases the lock whoever holds it. Throws `LockStorageError` when the store fails.
+  void force_release();
+
+  /// Pushes the expiry out to now + the lock's TTL. Throws `InvalidArgumentError` for a
+  /// lock without TTL, `LockNotOwnedError` when this owner does not hold it,
+  /// `LockStorageError` when the store fails.
+  void extend();
+
+  /// Pushes the expiry out to now + `duration` (the lock's TTL stays as it was). Throws as
+  /// `extend()`, and `InvalidArgumentError` for a duration ≤ 0 or over `kMaxTtl`.
+  void extend(Duration duration);
+
+  /// Whether anyone (this owner or another) holds the key now, asked of the store.
+  /// Throws `LockStorageError` when the store fails.
+  bool is_locked();
+
+  /// Whether the expiration time this object knows has passed. False for a lock without
+  /// TTL or not acquired yet. Does not ask the store.
+  [[nodiscard]] bool is_expired() const;
+
+  /// Time left until the expiration time this object knows, zero once passed; `nullopt`
+  /// for a lock without TTL or not acquired yet. Does not ask the store.
+  [[nodiscard]] std::optional<Duration> remaining_time() const;
+
+  /// The owner token: 128 random bits from the operating system, as 32 hex digits.
+  [[nodiscard]] const std::string& owner() const { return owner_; }
+
+  /// The key.
+  [[nodiscard]] const std::string& key() const { return key_; }
+
+  /// The lease length; `nullopt` for a lock that never expires.
+  [[nodiscard]] std::optional<Duration> ttl() const { return ttl_; }
+
+  /// The lock as plain data, for `LockFactory::restore_lock` here or in another process.
+  [[nodiscard]] SerializedLock serialize() const;
+
+  /// `std::unique_lock` support: `acquire()`, throwing `LockTimeoutError` if it gives up.
+  void lock();
+  /// `std::unique_lock` support: `acquire_immediately()`.
+  bool try_lock() { return acquire_immediately(); }
+  /// `std::unique_lock` support: `release()`.
+  void unlock() { release(); }
+
+ private:
+  static constexpr std::int64_t kNoExpiration = std::numeric_limits<std::int64_t>::min();
+
+  bool try_once();
+  void mark_acquired(std::int64_t written_at_ms);
+  void release_after_failure() noexcept;
+
+  template <class F>
+  auto run_held(F& f);
+
+  std::string key_;
+  std::string owner_;
+  std::optional<Duration> ttl_;
+  std::atomic<std::int64_t> expiration_ms_{kNoExpiration};
+  std::shared_ptr<LockStore> store_;
+  WaitableLockStore* waitable_ = nullptr;  // store_ itself when it can wait, else null
+  std::shared_ptr<const LockFactoryOptions> options_;
+};
+
+namespace detail {
+template <class F>
+using run_value_t = std::remove_cvref_t<std::invoke_result_t<F&>>;
+}  // namespace detail
+
+template <class F>
+auto Lock::run_held(F& f) {
+  using R = std::invoke_result_t<F&>;
+  if constexpr (std::is_void_v<R>) {
+    try {
+      std::invoke(f);
+    } catch (...) {
+      release_after_failure();
+      throw;
+    }
+    release();
+    return true;
+  } else {
+    std::optional<detail::run_value_t<F>> result;
+    try {
+      result.emplace(std::invoke(f));
+    } catch (...) {
+      release_after_failure();
+      throw;
+    }
+    release();
+    return result;
+  }
+}
+
+template <class F>
+auto Lock::run(F&& f, const AcquireOptions& options) {
+  using R = std::invoke_result_t<F&>;
+  if (!acquire(options)) {
+    if constexpr (std::is_void_v<R>) {
+      return false;
+    } else {
+      return std::optional<detail::run_value_t<F>>{};
+    }
+  }
+  return run_held(f);
+}
+
+template <class F>
+auto Lock::run_immediately(F&& f) {
+  using R = std::invoke_result_t<F&>;
+  if (!acquire_immediately()) {
+    if constexpr (std::is_void_v<R>) {
+      return false;
+    } else {
+      return std::optional<detail::run_value_t<F>>{};
+    }
+  }
+  return run_held(f);
+}
+
+}  // namespace verrou
