@@ -34,12 +34,12 @@ namespace verrou {
 /// options, then to the defaults below.
 struct RetryOptions {
   /// Most tries in all (the first included); default unlimited. 0 is invalid.
-  std::optional<std::uint64_t> attempts;
+  std::optional<std::uint64_t> attempts{};
   /// Longest pause between tries; default 250 ms. Stores that can wait for a release
   /// (memory, Redis, PostgreSQL) wake the waiter on release instead of sleeping it out.
-  std::optional<Duration> delay;
+  std::optional<Duration> delay{};
   /// Give up once this much time has passed since `acquire` began; default none.
-  std::optional<Duration> timeout;
+  std::optional<Duration> timeout{};
 };
 
 /// Default pause between tries.
@@ -47,7 +47,7 @@ inline constexpr Duration kDefaultRetryDelay{250};
 
 /// Options of `Lock::acquire` and `Lock::run`.
 struct AcquireOptions {
-  RetryOptions retry;  ///< overrides the factory's retry options field by field
+  RetryOptions retry{};  ///< overrides the factory's retry options field by field
 };
 
 struct LockFactoryOptions;

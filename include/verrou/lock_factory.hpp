@@ -22,8 +22,8 @@ namespace verrou {
 
 /// Options shared by every lock of a factory.
 struct LockFactoryOptions {
-  RetryOptions retry;               ///< defaults for `acquire`; unset fields use the library's
-  std::shared_ptr<Logger> logger;   ///< where debug records go; null: no logging
+  RetryOptions retry{};             ///< defaults for `acquire`; unset fields use the library's
+  std::shared_ptr<Logger> logger{}; ///< where debug records go; null: no logging
 };
 
 /// Makes `Lock`s over one store. Thread safety: all members may be called concurrently.

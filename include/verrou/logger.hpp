@@ -28,8 +28,8 @@ std::string_view to_string(LogLevel level) noexcept;
 
 /// One key/value detail of a log record.
 struct LogField {
-  std::string_view name;   ///< e.g. "key"
-  std::string value;       ///< rendered value
+  std::string_view name{};  ///< e.g. "key"
+  std::string value{};      ///< rendered value
 };
 
 /// Where the library's log records go. Implementations must not throw from `log`; the

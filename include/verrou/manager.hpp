@@ -29,11 +29,11 @@ namespace verrou {
 
 /// What `Verrou` is made from.
 struct VerrouConfig {
-  std::string default_store;                    ///< name used by `create_lock`; may be empty
+  std::string default_store{};                  ///< name used by `create_lock`; may be empty
                                                 ///< when there is exactly one store
-  std::map<std::string, StoreFactory> stores;   ///< named store factories, at least one
-  std::shared_ptr<Logger> logger;               ///< for every factory; null: no logging
-  RetryOptions retry;                           ///< default retry options of every lock
+  std::map<std::string, StoreFactory> stores{}; ///< named store factories, at least one
+  std::shared_ptr<Logger> logger{};             ///< for every factory; null: no logging
+  RetryOptions retry{};                         ///< default retry options of every lock
 };
 
 /// Named stores behind one object. Each store is created the first time its name is used,

@@ -22,10 +22,10 @@ namespace verrou {
 
 /// The state of a `Lock` as plain data. Thread safety: a plain value.
 struct SerializedLock {
-  std::string key;                               ///< the lock's key
-  std::string owner;                             ///< the owner token that holds it
-  std::optional<Duration> ttl;                   ///< lease length; nullopt: never expires
-  std::optional<std::int64_t> expiration_time;   ///< epoch ms; nullopt: none known / never
+  std::string key{};                             ///< the lock's key
+  std::string owner{};                           ///< the owner token that holds it
+  std::optional<Duration> ttl{};                 ///< lease length; nullopt: never expires
+  std::optional<std::int64_t> expiration_time{}; ///< epoch ms; nullopt: none known / never
 
   /// `{"key":…,"owner":…,"ttl":ms|null,"expirationTime":ms|null}`, Verrou's shape.
   [[nodiscard]] std::string to_json() const;

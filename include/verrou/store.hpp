@@ -110,8 +110,8 @@ class WaitableLockStore {
 /// Thread safety: calling `create` concurrently is safe when the callable is (all the
 /// library's factories are).
 struct StoreFactory {
-  std::string driver;  ///< the driver's name, for messages: "memory", "redis", ...
-  std::function<std::shared_ptr<LockStore>()> create;  ///< makes the store; required
+  std::string driver{};  ///< the driver's name, for messages: "memory", "redis", ...
+  std::function<std::shared_ptr<LockStore>()> create{};  ///< makes the store; required
 
   /// Makes the store. Throws `InvalidArgumentError` when `create` is empty, and whatever
   /// the driver throws when it cannot be built (bad options, unreachable server).

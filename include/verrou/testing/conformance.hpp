@@ -38,13 +38,13 @@ namespace verrou::conformance {
 /// How to test one store.
 struct StoreHarness {
   /// Shown in test names: letters, digits and underscores.
-  std::string name;
+  std::string name{};
   /// Makes the store under test. Called once per test; may return a shared instance.
-  std::function<std::shared_ptr<LockStore>()> make_store;
+  std::function<std::shared_ptr<LockStore>()> make_store{};
   /// Called before each test: nullopt when the store can be used, otherwise why not (e.g.
   /// "no PostgreSQL at 127.0.0.1:5432"). Tests then skip, or fail when
   /// `VERROU_REQUIRE_SERVERS=1`. Empty function: always available.
-  std::function<std::optional<std::string>()> unavailable;
+  std::function<std::optional<std::string>()> unavailable{};
   /// Lease for the expiry tests: long enough to outlast a few store round trips. The tests
   /// wait several times this long, so keep it short.
   Duration short_ttl{300};
@@ -67,6 +67,9 @@ class StoreConformance : public ::testing::TestWithParam<StoreHarness> {
  private:
   std::shared_ptr<LockStore> store_;
 };
+
+/// Prints a harness as its name in test listings.
+void PrintTo(const StoreHarness& harness, std::ostream* out);
 
 /// Test-name generator for `INSTANTIATE_TEST_SUITE_P`: the harness's `name`.
 std::string harness_name(const ::testing::TestParamInfo<StoreHarness>& info);

@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "verrou/lock.hpp"
+
+#include <algorithm>
+#include <random>
+#include <thread>
+
+#include "detail/owner.hpp"
+#include "verrou/errors.hpp"
+#include "verrou/lock_factory.hpp"
+
+namespace verrou {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+std::int64_t to_epoch_ms(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+// A pause of 75–100 % of `delay`, so pollers that started together drift apart instead of
+// hitting the store in step.
+Duration jittered(Duration delay) {
+  if (delay.count() < 4) return delay;
+  thread_local std::minstd_rand engine(std::random_device{}());
+  std::uniform_int_distribution<std::int64_t> spread(delay.count() * 3 / 4, delay.count());
+  return Duration(spread(engine));
+}
+
+}  // namespace
+
+Lock::Lock(std::string key, std::shared_ptr<LockStore> store,
+           std::shared_ptr<const LockFactoryOptions> options, std::optional<Duration> ttl,
+           std::string owner, std::optional<std::int64_t> expiration_time)
+    : key_(std::move(key)),
+      owner_(owner.empty() ? detail::new_owner_token() : std::move(owner)),
+      ttl_(ttl),
+      expiration_ms_(expiration_time.value_or(kNoExpiration)),
+      store_(std::move(store)),
+      options_(std::move(options)) {
+  if (!store_) throw InvalidArgumentError("a Lock needs a store; got a null store pointer");
+  if (!options_) options_ = std::make_shared<const LockFactoryOptions>(LockFactoryOptions{});
+  waitable_ = dynamic_cast<WaitableLockStore*>(store_.get());
+}
+
+Lock::Lock(const Lock& other)
+    : key_(other.key_),
+      owner_(other.owner_),
+      ttl_(other.ttl_),
+      expiration_ms_(other.expiration_ms_.load()),
+      store_(other.store_),
+      waitable_(other.waitable_),
+      options_(other.options_) {}
+
+Lock& Lock::operator=(const Lock& other) {
+  if (this != &other) {
+    key_ = other.key_;
+    owner_ = other.owner_;
+    ttl_ = other.ttl_;
+    expiration_ms_.store(other.expiration_ms_.load());
+    store_ = other.store_;
+    waitable_ = other.waitable_;
+    options_ = other.options_;
+  }
+  return *this;
+}
+
+Lock::Lock(Lock&& other) noexcept
+    : key_(std::move(other.key_)),
+      owner_(std::move(other.owner_)),
+      ttl_(other.ttl_),
+      expiration_ms_(other.expiration_ms_.load()),
+      store_(std::move(other.store_)),
+      waitable_(other.waitable_),
+      options_(std::move(other.options_)) {}
+
+Lock& Lock::operator=(Lock&& other) noexcept {
+  if (this != &other) {
+    key_ = std::move(other.key_);
+    owner_ = std::move(other.owner_);
+    ttl_ = other.ttl_;
+    expiration_ms_.store(other.expiration_ms_.load());
+    store_ = std::move(other.store_);
+    waitable_ = other.waitable_;
+    options_ = std::move(other.options_);
+  }
+  return *this;
+}
+
+void Lock::mark_acquired(std::int64_t written_at_ms) {
+  expiration_ms_.store(ttl_ ? written_at_ms + ttl_->count() : kNoExpiration);
+  const auto& logger = options_->logger;
+  if (logger && logger->enabled(LogLevel::debug)) {
+    logger->log(LogLevel::debug, "Lock acquired", {{"key", key_}});
+  }
+}
+
+bool Lock::try_once() {
+  const std::int64_t before = epoch_ms_now();
+  if (!store_->save(key_, owner_, ttl_)) return false;
+  mark_acquired(before);
+  return true;
+}
+
+bool Lock::acquire(const AcquireOptions& options) {
+  const RetryOptions& defaults = options_->retry;
+  RetryOptions retry{
+      .attempts = options.retry.attempts ? options.retry.attempts : defaults.attempts,
+      .delay = options.retry.delay ? options.retry.delay : defaults.delay,
+      .timeout = options.retry.timeout ? options.retry.timeout : defaults.timeout,
+  };
+  validate_retry(retry);
+  const Duration delay = retry.delay.value_or(kDefaultRetryDelay);
+  const auto start = SteadyClock::now();
+  const std::optional<SteadyClock::time_point> deadline =
+      retry.timeout ? std::optional(start + *retry.timeout) : std::nullopt;
+
+  for (std::uint64_t attempt = 1;; ++attempt) {
+    const bool last = retry.attempts && attempt >= *retry.attempts;
+    if (waitable_ != nullptr && !last) {
+      // One attempt that waits for a release, for at most the retry delay.
+      auto until = SteadyClock::now() + delay;
+      if (deadline) until = std::min(until, *deadline);
+      if (auto written = waitable_->save_waiting(key_, owner_, ttl_, until, start)) {
+        mark_acquired(to_epoch_ms(*written));
+        return true;
+      }
+    } else if (try_once()) {
+      return true;
+    }
+    if (last) return false;
+    const auto now = SteadyClock::now();
+    if (deadline && now >= *deadline) return false;
+    if (waitable_ == nullptr) {
+      auto pause = SteadyClock::now() + jittered(delay);
+      if (deadline) pause = std::min(pause, *deadline);
+      std::this_thread::sleep_until(pause);
+    }
+  }
+}
+
+bool Lock::acquire_immediately() { return try_once(); }
+
+void Lock::release() {
+  store_->remove(key_, owner_);
+  const auto& logger = options_->logger;
+  if (logger && logger->enabled(LogLevel::debug)) {
+    logger->log(LogLevel::debug, "Lock released", {{"key", key_}});
+  }
+}
+
+void Lock::release_after_failure() noexcept {
+  try {
+    release();
+  } catch (const std::exception& e) {
+    // The callback's exception is the one the caller needs; report this one on the side.
+    const auto& logger = options_->logger;
+    if (logger && logger->enabled(LogLevel::warn)) {
+      logger->log(LogLevel::warn, "Lock release after a failed callback failed",
+                  {{"key", key_}, {"error", e.what()}});
+    }
+  } catch (...) {
+  }
+}
+
+void Lock::force_release() {
+  store_->force_remove(key_);
+  const auto& logger = options_->logger;
+  if (logger && logger->enabled(LogLevel::debug)) {
+    logger->log(LogLevel::debug, "Lock force released", {{"key", key_}});
+  }
+}
+
+void Lock::extend() {
+  if (!ttl_) {
+    throw InvalidArgumentError("cannot extend the lock on \"" + key_ +
+                               "\": it has no TTL (it never expires)");
+  }
+  extend(*ttl_);
+}
+
+void Lock::extend(Duration duration) {
+  if (!ttl_) {
+    throw InvalidArgumentError("cannot extend the lock on \"" + key_ +
+                               "\": it has no TTL (it never expires)");
+  }
+  validate_ttl(duration);
+  const std::int64_t before = epoch_ms_now();
+  store_->extend(key_, owner_, duration);
+  expiration_ms_.store(before + duration.count());
+  const auto& logger = options_->logger;
+  if (logger && logger->enabled(LogLevel::debug)) {
+    logger->log(LogLevel::debug, "Lock extended",
+                {{"key", key_}, {"duration", format_duration(duration)}});
+  }
+}
+
+bool Lock::is_locked() { return store_->exists(key_); }
+
+bool Lock::is_expired() const {
+  const auto expiration = expiration_ms_.load();
+  return expiration != kNoExpiration && expiration < epoch_ms_now();
+}
+
+std::optional<Duration> Lock::remaining_time() const {
+  const auto expiration = expiration_ms_.load();
+  if (expiration == kNoExpiration) return std::nullopt;
+  return Duration(std::max<std::int64_t>(0, expiration - epoch_ms_now()));
+}
+
+SerializedLock Lock::serialize() const {
+  const auto expiration = expiration_ms_.load();
+  return SerializedLock{
+      .key = key_,
+      .owner = owner_,
+      .ttl = ttl_,
+      .expiration_time =
+          expiration == kNoExpiration ? std::nullopt : std::optional<std::int64_t>(expiration),
+  };
+}
+
+void Lock::lock() {
+  if (!acquire()) {
+    throw LockTimeoutError("could not acquire the lock on \"" + key_ +
+                           "\" within the retry options (attempts/timeout)");
+  }
+}
+
+}  // namespace verrou
