@@ -99,7 +99,7 @@ class DatabaseAdapter {
 /// Options of `DatabaseStore`.
 struct DatabaseStoreOptions {
   /// Runs the statements; required.
-  std::shared_ptr<DatabaseAdapter> adapter;
+  std::shared_ptr<DatabaseAdapter> adapter{};
   /// The lock table: letters, digits and `_`, not starting with a digit, at most 63
   /// characters (`validate_sql_identifier`). Default `verrou`, as Verrou's.
   std::string table_name = "verrou";

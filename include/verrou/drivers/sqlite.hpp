@@ -36,7 +36,7 @@ namespace verrou {
 struct SqliteStoreOptions {
   /// Database file (created when missing), or `":memory:"` for a database private to this
   /// store. Ignored when `connection` is given.
-  std::string path;
+  std::string path{};
   /// The lock table (`DatabaseStoreOptions::table_name`). Default `verrou`.
   std::string table_name = "verrou";
   /// Creates the table when missing. Default true.

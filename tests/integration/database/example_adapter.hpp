@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The "write your own adapter" example of docs/database.md, compiled and run through the
+// store conformance suite by database_test.cpp so the documentation cannot rot.
+//
+// It keeps the table in a std::map, standing in for a database library you would call
+// instead; each member notes the SQL a real adapter runs. What matters is the contract:
+// "now" comes from the database's clock (here `clock_`), every member is one atomic step
+// (here under one mutex; in SQL, one statement), and only live rows count as held.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <verrou/drivers/database.hpp>
+
+class MapAdapter : public verrou::DatabaseAdapter {
+ public:
+  /// `clock`: epoch milliseconds by the "database's" clock.
+  explicit MapAdapter(std::function<std::int64_t()> clock = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  })
+      : clock_(std::move(clock)) {}
+
+  // A real adapter keeps verrou::quote_sql_identifier(table) for its statements.
+  void set_table_name(const std::string& table) override { table_ = table; }
+
+  // CREATE TABLE IF NOT EXISTS "verrou" ("key" varchar(255) NOT NULL PRIMARY KEY,
+  //   "owner" varchar(255) NOT NULL, "expiration" bigint NULL)
+  void create_table_if_not_exists() override {}
+
+  // INSERT INTO t (key, owner, expiration) VALUES (?, ?, ? + NOW) ON CONFLICT (key) DO NOTHING
+  bool insert_lock(const std::string& key, const std::string& owner,
+                   std::optional<verrou::Duration> ttl) override {
+    std::lock_guard lock(mutex_);
+    return rows_.try_emplace(key, Row{owner, expiry(ttl)}).second;
+  }
+
+  // UPDATE t SET owner = ?, expiration = ? + NOW
+  //   WHERE key = ? AND expiration IS NOT NULL AND expiration <= NOW
+  std::uint64_t acquire_expired_lock(const std::string& key, const std::string& owner,
+                                     std::optional<verrou::Duration> ttl) override {
+    std::lock_guard lock(mutex_);
+    auto it = rows_.find(key);
+    if (it == rows_.end() || live(it->second)) return 0;
+    it->second = Row{owner, expiry(ttl)};
+    return 1;
+  }
+
+  // DELETE FROM t WHERE key = ? [AND owner = ? AND (expiration IS NULL OR expiration > NOW)]
+  std::uint64_t delete_lock(const std::string& key,
+                            const std::optional<std::string>& owner) override {
+    std::lock_guard lock(mutex_);
+    auto it = rows_.find(key);
+    if (it == rows_.end()) return 0;
+    if (owner && (it->second.owner != *owner || !live(it->second))) return 0;
+    rows_.erase(it);
+    return 1;
+  }
+
+  // UPDATE t SET expiration = ? + NOW
+  //   WHERE key = ? AND owner = ? AND (expiration IS NULL OR expiration > NOW)
+  std::uint64_t extend_lock(const std::string& key, const std::string& owner,
+                            verrou::Duration duration) override {
+    std::lock_guard lock(mutex_);
+    auto it = rows_.find(key);
+    if (it == rows_.end() || it->second.owner != owner || !live(it->second)) return 0;
+    it->second.expiration = clock_() + duration.count();
+    return 1;
+  }
+
+  // SELECT owner, expiration, expiration IS NOT NULL AND expiration <= NOW FROM t WHERE key = ?
+  std::optional<verrou::DatabaseLockRow> get_lock(const std::string& key) override {
+    std::lock_guard lock(mutex_);
+    auto it = rows_.find(key);
+    if (it == rows_.end()) return std::nullopt;
+    return verrou::DatabaseLockRow{.owner = it->second.owner,
+                                   .expiration = it->second.expiration,
+                                   .expired = !live(it->second)};
+  }
+
+  [[nodiscard]] const std::string& table() const { return table_; }
+
+ private:
+  struct Row {
+    std::string owner;
+    std::optional<std::int64_t> expiration;  // NULL: never expires
+  };
+  std::optional<std::int64_t> expiry(std::optional<verrou::Duration> ttl) const {
+    if (!ttl) return std::nullopt;
+    return clock_() + ttl->count();
+  }
+  bool live(const Row& row) const { return !row.expiration || *row.expiration > clock_(); }
+
+  std::function<std::int64_t()> clock_;
+  std::mutex mutex_;
+  std::string table_;
+  std::map<std::string, Row> rows_;
+};
