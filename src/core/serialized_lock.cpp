@@ -14,7 +14,7 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr std::size_t kMaxJsonBytes = 64 * 1024;
-constexpr int kMaxDepth = 2;  // the object, and nothing nested deeper than its members
+constexpr int kMaxDepth = 8;  // room for members a newer writer adds, not for hostile nesting
 
 [[noreturn]] void bad_json(const std::string& why) {
   throw InvalidArgumentError(
@@ -79,15 +79,15 @@ SerializedLock SerializedLock::from_json(std::string_view json) {
     // The callback refuses nesting past the flat object before the parser builds it.
     parsed = Json::parse(json.begin(), json.end(),
                          [](int depth, Json::parse_event_t event, Json&) {
-                           if (depth > kMaxDepth ||
-                               (depth == kMaxDepth && (event == Json::parse_event_t::object_start ||
-                                                       event == Json::parse_event_t::array_start))) {
+                           if (depth >= kMaxDepth &&
+                               (event == Json::parse_event_t::object_start ||
+                                event == Json::parse_event_t::array_start)) {
                              throw InvalidArgumentError("nested");
                            }
                            return true;
                          });
   } catch (const InvalidArgumentError&) {
-    bad_json("members must be strings, numbers or null, not nested objects or arrays");
+    bad_json("it is nested more than 8 levels deep");
   } catch (const Json::exception& e) {
     bad_json(std::string("not JSON (") + e.what() + ")");
   }
