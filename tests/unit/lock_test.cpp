@@ -249,8 +249,9 @@ class RecordingLogger : public Logger {
   void log(LogLevel level, std::string_view message,
            std::initializer_list<LogField> fields) noexcept override {
     const std::lock_guard lock(mutex);
-    std::string line = std::string(to_string(level)) + " " + std::string(message);
-    for (const auto& f : fields) line += " " + std::string(f.name) + "=" + f.value;
+    std::string line(to_string(level));
+    line.append(" ").append(message);
+    for (const auto& f : fields) line.append(" ").append(f.name).append("=").append(f.value);
     lines.push_back(line);
   }
   std::mutex mutex;
