@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// drivers/postgres.hpp: locks in PostgreSQL (libpq), with waiters woken by LISTEN/NOTIFY.
+//
+// Expiry is judged by the PostgreSQL server's clock inside each statement, so clients whose
+// clocks disagree still agree on who holds a lock. A release sends a notification from the
+// same statement, and a waiting `acquire` takes the lock moments later instead of sleeping
+// out its retry delay.
+//
+//   verrou::Verrou locks({
+//       .default_store = "pg",
+//       .stores = {{"pg", verrou::postgres_store(
+//                              {.conninfo = "postgres://app:secret@db:5432/app"})}},
+//   });
+//   // or: verrou::open_store("postgres://app:secret@db:5432/app?table=locks&pool_size=8")
+//
+// URL options: `table` (default verrou), `pool_size` (default 4), `connect_timeout` and
+// `query_timeout` (durations, default 5s and 10s), `auto_create_table` (default true); and
+// these libpq settings, passed through: `sslmode`, `sslrootcert`, `sslcert`, `sslkey`,
+// `application_name`, `options`, `target_session_attrs`.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "verrou/drivers/database.hpp"
+#include "verrou/duration.hpp"
+#include "verrou/store.hpp"
+
+struct pg_conn;  // libpq's PGconn
+
+namespace verrou {
+
+/// Options of the PostgreSQL store.
+struct PostgresStoreOptions {
+  /// Where to connect: a `postgres://` URI or a `key=value` connection string, anything
+  /// libpq accepts (without verrou's own URL options). Ignored when `connection` is given.
+  std::string conninfo{};
+  /// The lock table (`DatabaseStoreOptions::table_name`). Default `verrou`.
+  std::string table_name = "verrou";
+  /// Creates the table when missing (safe when several processes start at once). Default true.
+  bool auto_create_table = true;
+  /// Most connections open at once for statements: threads beyond this wait for a free one.
+  /// Waiting `acquire` calls each hold one more, listening connection. Default 4.
+  std::size_t pool_size = 4;
+  /// Longest wait for a new connection (unless `conninfo` sets `connect_timeout`). Default 5 s.
+  Duration connect_timeout{5000};
+  /// Longest wait for a statement's reply; past it the connection is dropped and the call
+  /// throws `LockStorageError`. Default 10 s.
+  Duration query_timeout{10000};
+  /// An open connection the application owns, to use instead of `conninfo`: the store runs
+  /// one statement at a time on it, never closes it, and (having no second connection to
+  /// listen on) polls instead of waiting for notifications. The application must not use it
+  /// while the store may. nullptr (the default): the store opens its own connections.
+  ::pg_conn* connection = nullptr;
+  /// This client's wall clock. It never decides expiry (the server's clock does); it only
+  /// stamps the time a waited-for lock was taken. Empty: `std::chrono::system_clock::now`.
+  std::function<std::chrono::system_clock::time_point()> clock{};
+};
+
+/// The `DatabaseAdapter` for PostgreSQL: prepared statements on a pool of connections,
+/// "now" is the server's `clock_timestamp()`, releases `NOTIFY` a channel derived from the
+/// table name (payload: the key). A connection that fails is dropped and replaced on next
+/// use, so the store recovers by itself when the server is back. Throws `LockStorageError`
+/// naming the server (host:port) and the operation.
+/// Thread safety: all members may be called concurrently (each call borrows a connection).
+class PostgresAdapter final : public DatabaseAdapter {
+ public:
+  /// Connects lazily (on first use). Throws `InvalidArgumentError` for empty `conninfo`
+  /// without `connection`, a malformed `conninfo`, or zero sizes and timeouts.
+  explicit PostgresAdapter(PostgresStoreOptions options);
+  ~PostgresAdapter() override;
+  PostgresAdapter(const PostgresAdapter&) = delete;
+  PostgresAdapter& operator=(const PostgresAdapter&) = delete;
+
+  void set_table_name(const std::string& table) override;
+  void create_table_if_not_exists() override;
+  bool insert_lock(const std::string& key, const std::string& owner,
+                   std::optional<Duration> ttl) override;
+  std::uint64_t acquire_expired_lock(const std::string& key, const std::string& owner,
+                                     std::optional<Duration> ttl) override;
+  std::uint64_t delete_lock(const std::string& key,
+                            const std::optional<std::string>& owner) override;
+  std::uint64_t extend_lock(const std::string& key, const std::string& owner,
+                            Duration duration) override;
+  std::optional<DatabaseLockRow> get_lock(const std::string& key) override;
+
+  /// Epoch milliseconds by the server's clock.
+  std::int64_t database_now();
+  /// The notification channel releases of this table are announced on.
+  [[nodiscard]] const std::string& channel() const;
+  /// "host:port" of the server, for messages.
+  [[nodiscard]] const std::string& server() const;
+
+ private:
+  friend class PostgresStore;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// The PostgreSQL store: a `DatabaseStore` whose waiters are woken by LISTEN/NOTIFY.
+/// `save_waiting` listens on a dedicated connection before trying, then sleeps on that
+/// connection's socket until a release of its key is announced, the holder's lease runs out
+/// by the server's clock, or `until`.
+/// Thread safety: all members may be called concurrently.
+class PostgresStore final : public DatabaseStore, public WaitableLockStore {
+ public:
+  /// Makes the adapter and the store. Throws as `PostgresAdapter` and `DatabaseStore` do.
+  explicit PostgresStore(PostgresStoreOptions options);
+
+  std::optional<std::chrono::system_clock::time_point> save_waiting(
+      const std::string& key, const std::string& owner, std::optional<Duration> ttl,
+      std::chrono::steady_clock::time_point until,
+      std::chrono::steady_clock::time_point waiting_since) override;
+
+  /// The adapter the store runs on.
+  [[nodiscard]] PostgresAdapter& postgres() const { return *postgres_; }
+
+ private:
+  PostgresStore(std::shared_ptr<PostgresAdapter> adapter, const PostgresStoreOptions& options);
+  std::shared_ptr<PostgresAdapter> postgres_;
+  std::function<std::chrono::system_clock::time_point()> clock_;
+};
+
+/// The PostgreSQL store for `options`: a `PostgresStore`, or a plain `DatabaseStore` (which
+/// polls) over an application's `connection`. Throws as `PostgresStore` does.
+std::shared_ptr<DatabaseStore> make_postgres_store(PostgresStoreOptions options);
+
+/// A `StoreFactory` making a store with `make_postgres_store(options)`.
+StoreFactory postgres_store(PostgresStoreOptions options);
+
+}  // namespace verrou

@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: Apache-2.0
+// The PostgreSQL store: conformance, Verrou's schema, the server's clock, notifications.
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <verrou/drivers/postgres.hpp>
+#include <verrou/errors.hpp>
+#include <verrou/lock_factory.hpp>
+#include <verrou/open_store.hpp>
+#include <verrou/testing/conformance.hpp>
+
+#include "integration/postgres/pg_helpers.hpp"
+
+using verrou::conformance::StoreConformance;
+using namespace std::chrono_literals;
+
+INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformance,
+                         ::testing::Values(verrou::conformance::StoreHarness{
+                             .name = "postgres",
+                             .make_store = [] { return verrou::open_store(pgtest::url()); },
+                             .unavailable = [] { return pgtest::unavailable(); },
+                             .contention_cycles = 200,
+                         }),
+                         verrou::conformance::harness_name);
+
+namespace {
+
+#define REQUIRE_PG()                                        \
+  do {                                                      \
+    if (auto why = pgtest::unavailable()) VERROU_SKIP_OR_FAIL(*why); \
+  } while (false)
+
+std::shared_ptr<verrou::DatabaseStore> store_on(const std::string& table,
+                                                verrou::PostgresStoreOptions o = {}) {
+  o.conninfo = pgtest::url();
+  o.table_name = table;
+  return verrou::make_postgres_store(std::move(o));
+}
+
+TEST(Postgres, TableIsVerrousSchema) {
+  REQUIRE_PG();
+  const auto table = pgtest::unique_table("schema");
+  auto store = store_on(table);
+  const std::string cols = pgtest::query(
+      "SELECT string_agg(column_name || ' ' || data_type || coalesce('(' || "
+      "character_maximum_length || ')', '') || ' ' || is_nullable, ', ' ORDER BY ordinal_position) "
+      "FROM information_schema.columns WHERE table_name = '" + table + "'");
+  EXPECT_EQ(cols,
+            "key character varying(255) NO, owner character varying(255) NO, expiration bigint YES");
+  EXPECT_EQ(pgtest::query("SELECT a.attname FROM pg_index i JOIN pg_attribute a ON "
+                          "a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE "
+                          "i.indisprimary AND i.indrelid = '" + table + "'::regclass"),
+            "key");
+  pgtest::query("DROP TABLE " + table);
+}
+
+TEST(Postgres, ForeverIsNullAndRowsFromOtherWritersAreHonoured) {
+  REQUIRE_PG();
+  const auto table = pgtest::unique_table("rows");
+  auto store = store_on(table);
+  ASSERT_TRUE(store->save("forever", "me", verrou::forever));
+  EXPECT_EQ(pgtest::query("SELECT expiration IS NULL FROM " + table + " WHERE key = 'forever'"), "t");
+  ASSERT_TRUE(store->save("timed", "me", 10s));
+  EXPECT_EQ(pgtest::query("SELECT expiration - (extract(epoch from clock_timestamp())*1000)::bigint "
+                          "BETWEEN 8000 AND 10000 FROM " + table + " WHERE key = 'timed'"),
+            "t");
+  pgtest::query("INSERT INTO " + table + " VALUES ('old', 'node', 1000), ('held', 'node', NULL)");
+  EXPECT_FALSE(store->exists("old"));
+  EXPECT_TRUE(store->save("old", "me", 1s));
+  EXPECT_TRUE(store->exists("held"));
+  EXPECT_FALSE(store->save("held", "me", 1s));
+  EXPECT_THROW(store->remove("held", "me"), verrou::LockNotOwnedError);
+  store->force_remove("held");
+  EXPECT_FALSE(store->exists("held"));
+  pgtest::query("DROP TABLE " + table);
+}
+
+// The feature: expiry is the server's decision. A client whose clock runs 10 s fast would,
+// with client-computed expirations, see a 5 s lease as long expired and take the lock.
+TEST(Postgres, AClientWithAFastClockCannotStealALiveLock) {
+  REQUIRE_PG();
+  const auto table = pgtest::unique_table("skew");
+  auto honest = store_on(table);
+  auto fast = store_on(table, {.clock = [] { return std::chrono::system_clock::now() + 10s; }});
+  ASSERT_TRUE(honest->save("k", "honest", 5s));
+  EXPECT_TRUE(fast->exists("k"));
+  EXPECT_FALSE(fast->save("k", "fast", 5s));
+  EXPECT_THROW(fast->extend("k", "fast", 5s), verrou::LockNotOwnedError);
+  EXPECT_THROW(fast->remove("k", "fast"), verrou::LockNotOwnedError);
+  // Waiting through the fast store does not take it either.
+  auto* waitable = dynamic_cast<verrou::WaitableLockStore*>(fast.get());
+  ASSERT_NE(waitable, nullptr);
+  EXPECT_FALSE(waitable->save_waiting("k", "fast", 5s, std::chrono::steady_clock::now() + 300ms,
+                                      std::chrono::steady_clock::now()));
+  // And a lease written through the fast client is counted from the server's now.
+  ASSERT_TRUE(fast->save("k2", "fast", 3s));
+  EXPECT_EQ(pgtest::query("SELECT expiration - (extract(epoch from clock_timestamp())*1000)::bigint "
+                          "BETWEEN 1000 AND 3000 FROM " + table + " WHERE key = 'k2'"),
+            "t");
+  EXPECT_TRUE(honest->exists("k"));
+  pgtest::query("DROP TABLE " + table);
+}
+
+TEST(Postgres, ReleaseNotifiesOnTheTablesChannel) {
+  REQUIRE_PG();
+  const auto table = pgtest::unique_table("notify");
+  auto store = store_on(table);
+  auto& pg = dynamic_cast<verrou::PostgresStore&>(*store).postgres();
+  PGconn* listener = PQconnectdb(pgtest::url().c_str());
+  ASSERT_EQ(PQstatus(listener), CONNECTION_OK);
+  PQclear(PQexec(listener, ("LISTEN \"" + pg.channel() + "\"").c_str()));
+  ASSERT_TRUE(store->save("a", "me", 10s));
+  store->remove("a", "me");
+  ASSERT_TRUE(store->save("b", "me", 10s));
+  store->force_remove("b");
+  store->force_remove("never-held");  // deletes nothing: no notification
+  std::vector<std::string> got;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (got.size() < 2 && std::chrono::steady_clock::now() < deadline) {
+    PQconsumeInput(listener);
+    while (PGnotify* n = PQnotifies(listener)) {
+      got.emplace_back(n->extra);
+      PQfreemem(n);
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"a", "b"}));
+  PQfinish(listener);
+  pgtest::query("DROP TABLE " + table);
+}
+
+TEST(Postgres, AWaiterTakesTheLockWhenItIsReleasedNotAfterItsRetryDelay) {
+  REQUIRE_PG();
+  const auto table = pgtest::unique_table("handoff");
+  verrou::LockFactory locks(store_on(table));
+  auto holder = locks.create_lock("k", 60s);
+  ASSERT_TRUE(holder.acquire());
+  std::atomic<bool> released{false};
+  std::atomic<bool> got{false};
+  std::thread waiter([&] {
+    auto lock = locks.create_lock("k", 60s);
+    // A 20 s retry delay: only a notification can bring it in within the test's bound.
+    got = lock.acquire({.retry = {.delay = 20s, .timeout = 30s}});
+    EXPECT_TRUE(released.load());
+    if (got) lock.release();
+  });
+  std::this_thread::sleep_for(300ms);
+  released = true;
+  const auto t0 = std::chrono::steady_clock::now();
+  holder.release();
+  waiter.join();
+  EXPECT_TRUE(got);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+  pgtest::query("DROP TABLE " + table);
+}
+
+TEST(Postgres, AWaiterTakesTheLockWhenItsLeaseRunsOut) {
+  REQUIRE_PG();
+  const auto table = pgtest::unique_table("expiry");
+  verrou::LockFactory locks(store_on(table));
+  auto holder = locks.create_lock("k", 500ms);
+  ASSERT_TRUE(holder.acquire());
+  auto waiter = locks.create_lock("k", 10s);
+  EXPECT_TRUE(waiter.acquire({.retry = {.delay = 20s, .timeout = 15s}}));
+  EXPECT_THROW(holder.release(), verrou::LockNotOwnedError);
+  pgtest::query("DROP TABLE " + table);
+}
+
+TEST(Postgres, StoresStartingAtOnceAllCreateTheTable) {
+  REQUIRE_PG();
+  const auto table = pgtest::unique_table("race");
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  std::atomic<int> holders{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      try {
+        auto store = store_on(table, {.pool_size = 1});
+        ++ok;
+        if (store->save("k", "t" + std::to_string(i), verrou::forever)) ++holders;
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok, 8);
+  EXPECT_EQ(holders, 1);
+  pgtest::query("DROP TABLE " + table);
+}
+
+TEST(Postgres, UrlOptionsAndErrors) {
+  REQUIRE_PG();
+  const auto table = pgtest::unique_table("url");
+  auto u = pgtest::url();
+  auto store = verrou::open_store(u + "?table=" + table +
+                                  "&pool_size=2&connect_timeout=3s&query_timeout=5s&application_name=t");
+  EXPECT_TRUE(store->save("k", "o", 1s));
+  EXPECT_EQ(dynamic_cast<verrou::DatabaseStore&>(*store).table_name(), table);
+  EXPECT_NE(verrou::open_store("postgresql" + u.substr(u.find(':')) + "?table=" + table), nullptr);
+  EXPECT_THROW(verrou::open_store(u + "?tabel=x"), verrou::InvalidArgumentError);
+  EXPECT_THROW(verrou::open_store(u + "?pool_size=x"), verrou::InvalidArgumentError);
+  EXPECT_THROW(verrou::open_store(u + "?table=x-y"), verrou::InvalidArgumentError);
+  EXPECT_THROW(verrou::open_store("postgres:nothing"), verrou::InvalidArgumentError);
+  pgtest::query("DROP TABLE " + table);
+}
+
+TEST(Postgres, BadPasswordIsAStorageErrorNamingServerNotPassword) {
+  REQUIRE_PG();
+  try {
+    verrou::open_store("postgres://verrou:wrong-secret-42@127.0.0.1:5432/verrou");
+    FAIL() << "expected LockStorageError";
+  } catch (const verrou::LockStorageError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("127.0.0.1:5432"), std::string::npos) << what;
+    EXPECT_NE(what.find("connect"), std::string::npos) << what;
+    EXPECT_EQ(what.find("wrong-secret-42"), std::string::npos) << what;
+  }
+}
+
+TEST(Postgres, NoServerIsAStorageErrorWithinTheConnectTimeout) {
+  const auto t0 = std::chrono::steady_clock::now();
+  // Port 1 on loopback: nothing listens there.
+  EXPECT_THROW(verrou::open_store("postgres://verrou:verrou@127.0.0.1:1/verrou?connect_timeout=2s"),
+               verrou::LockStorageError);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+}
+
+TEST(Postgres, UsesAnApplicationsConnection) {
+  REQUIRE_PG();
+  const auto table = pgtest::unique_table("borrowed");
+  PGconn* conn = PQconnectdb(pgtest::url().c_str());
+  ASSERT_EQ(PQstatus(conn), CONNECTION_OK);
+  {
+    auto store = verrou::make_postgres_store({.table_name = table, .connection = conn});
+    EXPECT_EQ(dynamic_cast<verrou::WaitableLockStore*>(store.get()), nullptr);
+    ASSERT_TRUE(store->save("k", "me", 5s));
+    EXPECT_TRUE(store->exists("k"));
+    store->remove("k", "me");
+  }
+  EXPECT_EQ(PQstatus(conn), CONNECTION_OK);  // still open: the application closes it
+  PGresult* r = PQexec(conn, ("SELECT count(*) FROM " + table).c_str());
+  EXPECT_STREQ(PQgetvalue(r, 0, 0), "0");
+  PQclear(r);
+  PQfinish(conn);
+  pgtest::query("DROP TABLE " + table);
+}
+
+TEST(Postgres, ManyThreadsShareOneStore) {
+  REQUIRE_PG();
+  const auto table = pgtest::unique_table("threads");
+  auto store = store_on(table, {.pool_size = 3});
+  std::vector<std::thread> threads;
+  std::atomic<int> done{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        const auto k = "k" + std::to_string(t);
+        const auto me = "t" + std::to_string(t);
+        if (store->save(k, me, 10s)) {
+          store->extend(k, me, 10s);
+          store->remove(k, me);
+          ++done;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(done, 200);
+  pgtest::query("DROP TABLE " + table);
+}
+
+}  // namespace
