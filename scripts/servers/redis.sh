@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # The standalone Redis of the tests: 127.0.0.1:6379, no persistence, state under
-# $VERROU_SERVERS_DIR/redis. Tests find it through VERROU_REDIS_URL (default redis://127.0.0.1:6379).
+# $VERROU_SERVERS_DIR/redis, also on the Unix socket $VERROU_SERVERS_DIR/redis/redis.sock.
+# Tests find it through VERROU_REDIS_URL (default redis://127.0.0.1:6379).
 #
 #   scripts/servers/redis.sh start|stop|status
 set -euo pipefail
@@ -17,7 +18,8 @@ case "${1:-}" in
     if running; then echo "redis: already running on 127.0.0.1:$port"; exit 0; fi
     mkdir -p "$dir"
     redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --pidfile "$pidfile" \
-      --dir "$dir" --logfile "$dir/redis.log" --save '' --appendonly no --maxclients 4096
+      --dir "$dir" --logfile "$dir/redis.log" --save '' --appendonly no --maxclients 4096 \
+      --unixsocket "$dir/redis.sock" --unixsocketperm 700
     for _ in $(seq 1 100); do
       if running; then echo "redis: ready on 127.0.0.1:$port"; exit 0; fi
       sleep 0.1
