@@ -35,9 +35,9 @@ namespace verrou {
 
 /// An AWS access key. Thread safety: a plain value.
 struct AwsCredentials {
-  std::string access_key_id;      ///< e.g. "AKIA…"; required
-  std::string secret_access_key;  ///< required; never written to messages or logs
-  std::string session_token;      ///< for temporary credentials; empty when none
+  std::string access_key_id{};    ///< e.g. "AKIA…"; required
+  std::string secret_access_key{};  ///< required; never written to messages or logs
+  std::string session_token{};    ///< for temporary credentials; empty when none
 };
 
 /// How to reach the DynamoDB table. Thread safety: a plain value.
@@ -46,15 +46,15 @@ struct DynamoDbStoreOptions {
   std::string table = "verrou";
   /// AWS region, e.g. "eu-west-1". Empty: AWS_REGION, then AWS_DEFAULT_REGION, then
   /// "us-east-1" when `endpoint` is given (local servers ignore it); otherwise an error.
-  std::string region;
+  std::string region{};
   /// Endpoint override, "http://host:port" or "https://host[:port]", for DynamoDB Local,
   /// dynalite or a VPC endpoint. Empty: https://dynamodb.<region>.amazonaws.com.
-  std::string endpoint;
+  std::string endpoint{};
   /// Explicit credentials; when unset they are looked up as described atop this header.
-  std::optional<AwsCredentials> credentials;
+  std::optional<AwsCredentials> credentials{};
   /// A profile of the shared credentials file to use. Empty: AWS_PROFILE, else "default"
   /// (consulted only when neither `credentials` nor the environment variables are set).
-  std::string profile;
+  std::string profile{};
   /// Create the table (key `key` string hash key, pay-per-request) when it does not exist,
   /// and wait until it is ACTIVE. Off: the table must exist, and the store makes no
   /// DescribeTable/CreateTable calls (so it needs only item permissions).

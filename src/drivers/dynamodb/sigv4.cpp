@@ -101,6 +101,14 @@ std::string amz_date(std::chrono::system_clock::time_point when) {
   return {buffer.data(), n};
 }
 
+std::string signing_key(std::string_view secret_access_key, std::string_view date,
+                        std::string_view region, std::string_view service) {
+  std::string key = hmac_sha256("AWS4" + std::string(secret_access_key), date);
+  key = hmac_sha256(key, region);
+  key = hmac_sha256(key, service);
+  return hmac_sha256(key, "aws4_request");
+}
+
 Signed sign(const Request& request, const Credentials& credentials, std::string_view region,
             std::string_view service, std::string_view date_time) {
   Signed out;
@@ -163,10 +171,7 @@ Signed sign(const Request& request, const Credentials& credentials, std::string_
   out.string_to_sign.append(date_time).append("\n").append(scope).append("\n");
   out.string_to_sign += sha256_hex(out.canonical_request);
 
-  std::string key = hmac_sha256("AWS4" + credentials.secret_access_key, date);
-  key = hmac_sha256(key, region);
-  key = hmac_sha256(key, service);
-  key = hmac_sha256(key, "aws4_request");
+  const std::string key = signing_key(credentials.secret_access_key, date, region, service);
   const std::string mac = hmac_sha256(key, out.string_to_sign);
   out.signature = to_hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());
 

@@ -41,6 +41,10 @@ struct Signed {
 Signed sign(const Request& request, const Credentials& credentials, std::string_view region,
             std::string_view service, std::string_view date_time);
 
+// The derived signing key (raw bytes) for a secret, a date ("20150830"), region and service.
+std::string signing_key(std::string_view secret_access_key, std::string_view date,
+                        std::string_view region, std::string_view service);
+
 // The X-Amz-Date form of a time: "20150830T123600Z" (UTC).
 std::string amz_date(std::chrono::system_clock::time_point when);
 

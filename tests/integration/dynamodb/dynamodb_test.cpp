@@ -1,0 +1,580 @@
+// SPDX-License-Identifier: Apache-2.0
+// The DynamoDB store's own tests: options and URLs, the credentials chain, retries and error
+// reports (against a scripted stand-in), and behaviour on dynalite and DynamoDB Local that the
+// conformance suite does not cover: the table-creation race, items shared with Verrou, clear
+// failures for a missing table, bad credentials and an unreachable endpoint.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "drivers/dynamodb/client.hpp"
+#include "drivers/dynamodb/credentials.hpp"
+#include "drivers/dynamodb/sigv4.hpp"
+#include "dynamodb_test_support.hpp"
+#include "fake_dynamodb.hpp"
+#include "verrou/drivers/dynamodb.hpp"
+#include "verrou/errors.hpp"
+#include "verrou/lock_factory.hpp"
+#include "verrou/open_store.hpp"
+#include "verrou/testing/server.hpp"
+
+// This program links verrou::testing for its server helpers, not for the suite.
+namespace verrou::conformance {
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformance);
+}  // namespace verrou::conformance
+
+namespace verrou::dynamodb_test {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using ::testing::HasSubstr;
+
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(no exception)";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options and URLs
+
+TEST(DynamoDbOptions, FromUrlReadsEveryOption) {
+  const auto o = DynamoDbStoreOptions::from_url(
+      "dynamodb://?region=eu-west-1&endpoint=http://127.0.0.1:8000&table=locks&profile=dev"
+      "&create_table=false&connect_timeout=1s&request_timeout=2s&retry_deadline=250ms");
+  EXPECT_EQ(o.region, "eu-west-1");
+  EXPECT_EQ(o.endpoint, "http://127.0.0.1:8000");
+  EXPECT_EQ(o.table, "locks");
+  EXPECT_EQ(o.profile, "dev");
+  EXPECT_FALSE(o.create_table);
+  EXPECT_EQ(o.connect_timeout, 1s);
+  EXPECT_EQ(o.request_timeout, 2s);
+  EXPECT_EQ(o.retry_deadline, 250ms);
+}
+
+TEST(DynamoDbOptions, DefaultsFromABareUrl) {
+  const auto o = DynamoDbStoreOptions::from_url("dynamodb://");
+  EXPECT_EQ(o.table, "verrou");
+  EXPECT_TRUE(o.create_table);
+  EXPECT_TRUE(o.endpoint.empty());
+}
+
+TEST(DynamoDbOptions, BadUrlsAreRejected) {
+  EXPECT_THAT(message_of([] { (void)DynamoDbStoreOptions::from_url("dynamodb://?regoin=x"); }),
+              HasSubstr("regoin"));
+  EXPECT_THROW((void)DynamoDbStoreOptions::from_url("dynamodb://host:8000"), InvalidArgumentError);
+  EXPECT_THROW((void)DynamoDbStoreOptions::from_url("dynamodb://?retry_deadline=soon"),
+               InvalidArgumentError);
+  EXPECT_THROW((void)DynamoDbStoreOptions::from_url("redis://127.0.0.1"), InvalidArgumentError);
+  // open_store rejects the typo before any request is made.
+  EXPECT_THROW((void)open_store("dynamodb://?endpoint=http://127.0.0.1:9&tabel=x"),
+               InvalidArgumentError);
+}
+
+TEST(DynamoDbOptions, BadOptionsAreRejectedBeforeAnyRequest) {
+  auto with = [](auto change) {
+    DynamoDbStoreOptions o{.endpoint = "http://127.0.0.1:9", .credentials = test_credentials()};
+    change(o);
+    return message_of([&] { DynamoDbStore store(o); });
+  };
+  EXPECT_THAT(with([](auto& o) { o.table = "a b"; }), HasSubstr("table name"));
+  EXPECT_THAT(with([](auto& o) { o.region = "EU West"; }), HasSubstr("region"));
+  EXPECT_THAT(with([](auto& o) { o.endpoint = "ftp://127.0.0.1:9"; }), HasSubstr("endpoint"));
+  EXPECT_THAT(with([](auto& o) { o.request_timeout = 0ms; }), HasSubstr("request_timeout"));
+  EXPECT_THAT(with([](auto& o) { o.credentials = AwsCredentials{"AKID", "", ""}; }),
+              HasSubstr("secret_access_key"));
+  try {
+    DynamoDbStore store({.table = "x", .endpoint = "http://127.0.0.1:9",
+                         .credentials = test_credentials()});
+    FAIL() << "a two-letter table name was accepted";
+  } catch (const InvalidArgumentError&) {
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Credentials
+
+class FakeEnv {
+ public:
+  explicit FakeEnv(std::map<std::string, std::string> vars) : vars_(std::move(vars)) {}
+  [[nodiscard]] detail::dynamodb::EnvLookup lookup() const {
+    return [this](const char* name) -> std::optional<std::string> {
+      const auto it = vars_.find(name);
+      if (it == vars_.end()) return std::nullopt;
+      return it->second;
+    };
+  }
+
+ private:
+  std::map<std::string, std::string> vars_;
+};
+
+class TempFile {
+ public:
+  explicit TempFile(const std::string& text)
+      : path_(testing::TempDir() + "verrou-credentials-" + conformance::unique_suffix()) {
+    std::ofstream(path_) << text;
+  }
+  ~TempFile() { std::remove(path_.c_str()); }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+const char* const kCredentialsFile =
+    "# comment\n"
+    "[default]\n"
+    "aws_access_key_id = DEFAULTKEY\n"
+    "aws_secret_access_key = defaultsecret\n"
+    "\n"
+    "[dev]\n"
+    "AWS_ACCESS_KEY_ID=DEVKEY\n"
+    "aws_secret_access_key=devsecret\n"
+    "aws_session_token = devtoken\n"
+    "s3 =\n"
+    "  max_concurrent_requests = 10\n"
+    "[profile broken]\n"
+    "aws_access_key_id = ONLYKEY\n";
+
+TEST(DynamoDbCredentials, ExplicitOptionsComeFirst) {
+  const FakeEnv env({{"AWS_ACCESS_KEY_ID", "ENVKEY"}, {"AWS_SECRET_ACCESS_KEY", "envsecret"}});
+  const auto r = detail::dynamodb::resolve_credentials(AwsCredentials{"OPTKEY", "optsecret", "t"},
+                                                       "", env.lookup());
+  EXPECT_EQ(r.credentials.access_key_id, "OPTKEY");
+  EXPECT_EQ(r.credentials.session_token, "t");
+  EXPECT_EQ(r.source, "options");
+}
+
+TEST(DynamoDbCredentials, EnvironmentComesBeforeTheFile) {
+  TempFile file(kCredentialsFile);
+  const FakeEnv env({{"AWS_ACCESS_KEY_ID", "ENVKEY"},
+                     {"AWS_SECRET_ACCESS_KEY", "envsecret"},
+                     {"AWS_SESSION_TOKEN", "envtoken"},
+                     {"AWS_SHARED_CREDENTIALS_FILE", file.path()}});
+  const auto r = detail::dynamodb::resolve_credentials(std::nullopt, "", env.lookup());
+  EXPECT_EQ(r.credentials.access_key_id, "ENVKEY");
+  EXPECT_EQ(r.credentials.secret_access_key, "envsecret");
+  EXPECT_EQ(r.credentials.session_token, "envtoken");
+  EXPECT_EQ(r.source, "environment");
+}
+
+TEST(DynamoDbCredentials, SharedFileDefaultAndNamedProfiles) {
+  TempFile file(kCredentialsFile);
+  {
+    const FakeEnv env({{"AWS_SHARED_CREDENTIALS_FILE", file.path()}});
+    const auto r = detail::dynamodb::resolve_credentials(std::nullopt, "", env.lookup());
+    EXPECT_EQ(r.credentials.access_key_id, "DEFAULTKEY");
+    EXPECT_EQ(r.credentials.secret_access_key, "defaultsecret");
+    EXPECT_THAT(r.source, HasSubstr("'default'"));
+  }
+  {
+    const FakeEnv env({{"AWS_SHARED_CREDENTIALS_FILE", file.path()}, {"AWS_PROFILE", "dev"}});
+    const auto r = detail::dynamodb::resolve_credentials(std::nullopt, "", env.lookup());
+    EXPECT_EQ(r.credentials.access_key_id, "DEVKEY");
+    EXPECT_EQ(r.credentials.session_token, "devtoken");
+  }
+  {
+    // A profile named in the options wins over the environment's keys.
+    const FakeEnv env({{"AWS_SHARED_CREDENTIALS_FILE", file.path()},
+                       {"AWS_ACCESS_KEY_ID", "ENVKEY"},
+                       {"AWS_SECRET_ACCESS_KEY", "envsecret"}});
+    const auto r = detail::dynamodb::resolve_credentials(std::nullopt, "dev", env.lookup());
+    EXPECT_EQ(r.credentials.access_key_id, "DEVKEY");
+  }
+  {
+    const FakeEnv env({{"HOME", testing::TempDir() + "no-such-home"}});
+    TempFile home_file(kCredentialsFile);
+    // ~/.aws/credentials under HOME when AWS_SHARED_CREDENTIALS_FILE is unset: absent here.
+    EXPECT_THROW(detail::dynamodb::resolve_credentials(std::nullopt, "", env.lookup()),
+                 InvalidArgumentError);
+  }
+}
+
+TEST(DynamoDbCredentials, MissingOrIncompleteCredentialsAreClearErrors) {
+  TempFile file(kCredentialsFile);
+  auto fails = [](std::map<std::string, std::string> vars, const std::string& profile) {
+    const FakeEnv env(std::move(vars));
+    return message_of(
+        [&] { (void)detail::dynamodb::resolve_credentials(std::nullopt, profile, env.lookup()); });
+  };
+  EXPECT_THAT(fails({}, ""), HasSubstr("AWS_ACCESS_KEY_ID"));
+  EXPECT_THAT(fails({{"AWS_ACCESS_KEY_ID", "K"}}, ""), HasSubstr("AWS_SECRET_ACCESS_KEY is not"));
+  EXPECT_THAT(fails({{"AWS_SHARED_CREDENTIALS_FILE", file.path()}, {"AWS_PROFILE", "nope"}}, ""),
+              HasSubstr("no profile 'nope'"));
+  EXPECT_THAT(fails({{"AWS_SHARED_CREDENTIALS_FILE", file.path()}}, "broken"),
+              HasSubstr("lacks"));
+  EXPECT_THAT(fails({{"AWS_SHARED_CREDENTIALS_FILE", file.path() + ".missing"}}, "dev"),
+              HasSubstr("cannot be read"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retries and error reports, against a scripted stand-in
+
+DynamoDbStoreOptions fake_options(const FakeDynamoDb& fake) {
+  return {.table = "verrou_fake",
+          .endpoint = fake.endpoint(),
+          .credentials = AwsCredentials{"FAKEKEY", "fakesecret", "faketoken"},
+          .create_table = false,
+          .retry_deadline = 2s};
+}
+
+TEST(DynamoDbRetries, ThrottlingIsRetriedWithTheSameRequest) {
+  FakeDynamoDb fake({FakeDynamoDb::error(400, "ThrottlingException", "slow down"),
+                     FakeDynamoDb::error(400, "ProvisionedThroughputExceededException", "slow"),
+                     FakeDynamoDb::error(400, "RequestLimitExceeded", "slower"),
+                     {200, "{}"}});
+  DynamoDbStore store(fake_options(fake));
+  EXPECT_TRUE(store.save("k", "owner", 10s));
+  const auto seen = fake.requests();
+  ASSERT_EQ(seen.size(), 4U);
+  // A retried save resends the same write id, so it can recognise its own earlier write.
+  for (const auto& r : seen) EXPECT_EQ(r.body, seen.front().body);
+}
+
+TEST(DynamoDbRetries, ServerErrorsAreRetriedUntilTheDeadline) {
+  FakeDynamoDb fake({FakeDynamoDb::error(500, "InternalServerError", "boom")});
+  auto options = fake_options(fake);
+  options.retry_deadline = 300ms;
+  DynamoDbStore store(options);
+  const auto start = std::chrono::steady_clock::now();
+  const std::string what = message_of([&] { (void)store.exists("k"); });
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  EXPECT_THAT(what, HasSubstr("InternalServerError: boom"));
+  EXPECT_THAT(what, HasSubstr("GetItem"));
+  EXPECT_THAT(what, HasSubstr("verrou_fake"));
+  EXPECT_THAT(what, HasSubstr(fake.endpoint()));
+  EXPECT_THAT(what, HasSubstr("attempts"));
+  EXPECT_GT(fake.requests().size(), 1U);
+  EXPECT_THROW((void)store.exists("k"), LockStorageError);
+}
+
+TEST(DynamoDbRetries, OtherErrorsFailAtOnceWithTypeAndMessage) {
+  FakeDynamoDb fake({FakeDynamoDb::error(400, "ValidationException", "One or more parameter "
+                                                                     "values were invalid")});
+  DynamoDbStore store(fake_options(fake));
+  try {
+    store.force_remove("k");
+    FAIL() << "no error";
+  } catch (const LockStorageError& e) {
+    EXPECT_THAT(std::string(e.what()), HasSubstr("ValidationException: One or more parameter"));
+    EXPECT_THAT(std::string(e.what()), HasSubstr("DeleteItem"));
+  }
+  EXPECT_EQ(fake.requests().size(), 1U);
+}
+
+TEST(DynamoDbRetries, ConditionalCheckFailureIsTheLockOutcome) {
+  FakeDynamoDb fake({FakeDynamoDb::error(400, "ConditionalCheckFailedException", "failed")});
+  DynamoDbStore store(fake_options(fake));
+  EXPECT_FALSE(store.save("k", "owner", 10s));
+  EXPECT_THROW(store.remove("k", "owner"), LockNotOwnedError);
+  EXPECT_THROW(store.extend("k", "owner", 10s), LockNotOwnedError);
+  EXPECT_EQ(fake.requests().size(), 3U);
+}
+
+TEST(DynamoDbRetries, ReleaseWhoseFirstAnswerWasLostSucceeds) {
+  // The 500 may have deleted the item; the retry then finds it gone. The owner does not hold
+  // the lock either way, which is what release promises.
+  FakeDynamoDb fake({FakeDynamoDb::error(500, "InternalServerError", "lost"),
+                     FakeDynamoDb::error(400, "ConditionalCheckFailedException", "gone")});
+  DynamoDbStore store(fake_options(fake));
+  EXPECT_NO_THROW(store.remove("k", "owner"));
+  EXPECT_EQ(fake.requests().size(), 2U);
+}
+
+TEST(DynamoDbRetries, UnparsableAnswersAreStorageErrors) {
+  FakeDynamoDb fake({{200, "<html>proxy</html>"}});
+  DynamoDbStore store(fake_options(fake));
+  EXPECT_THAT(message_of([&] { (void)store.exists("k"); }), HasSubstr("InvalidResponse"));
+}
+
+TEST(DynamoDbRequests, AreSignedAsSent) {
+  FakeDynamoDb fake({{200, "{}"}});
+  DynamoDbStore store(fake_options(fake));
+  store.force_remove("k");
+  const auto seen = fake.requests();
+  ASSERT_EQ(seen.size(), 1U);
+  const auto& r = seen.front();
+  EXPECT_EQ(r.first_line, "POST / HTTP/1.1");
+  EXPECT_EQ(r.headers.at("x-amz-target"), "DynamoDB_20120810.DeleteItem");
+  EXPECT_EQ(r.headers.at("content-type"), "application/x-amz-json-1.0");
+  EXPECT_EQ(r.headers.at("x-amz-security-token"), "faketoken");
+  const std::string& authorization = r.headers.at("authorization");
+  const std::string date = r.headers.at("x-amz-date");
+  EXPECT_THAT(authorization, HasSubstr("Credential=FAKEKEY/" + date.substr(0, 8) +
+                                       "/us-east-1/dynamodb/aws4_request"));
+  // Signing what arrived reproduces the signature: the Host header and body were sent as
+  // they were signed.
+  detail::sigv4::Request received{
+      .method = "POST",
+      .path = "/",
+      .query = {},
+      .headers = {{"Content-Type", r.headers.at("content-type")},
+                  {"Host", r.headers.at("host")},
+                  {"X-Amz-Date", date},
+                  {"X-Amz-Target", r.headers.at("x-amz-target")},
+                  {"X-Amz-Security-Token", r.headers.at("x-amz-security-token")}},
+      .payload = r.body,
+  };
+  const auto expected = detail::sigv4::sign(received, {"FAKEKEY", "fakesecret", "faketoken"},
+                                            "us-east-1", "dynamodb", date);
+  EXPECT_EQ(authorization, expected.authorization);
+  EXPECT_THAT(authorization,
+              HasSubstr("SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;"
+                        "x-amz-target,"));
+}
+
+TEST(DynamoDbRequests, SaveWritesVerrouShapedItems) {
+  FakeDynamoDb fake({{200, "{}"}});
+  DynamoDbStore store(fake_options(fake));
+  const auto before = epoch_ms_now();
+  ASSERT_TRUE(store.save("invoice:42", "owner-1", 10s));
+  ASSERT_TRUE(store.save("forever", "owner-2", forever));
+  const auto after = epoch_ms_now();
+  const auto seen = fake.requests();
+  ASSERT_EQ(seen.size(), 2U);
+  const json put = json::parse(seen[0].body);
+  EXPECT_EQ(put["TableName"], "verrou_fake");
+  EXPECT_EQ(put["Item"]["key"]["S"], "invoice:42");
+  EXPECT_EQ(put["Item"]["owner"]["S"], "owner-1");
+  const auto expires = std::stoll(put["Item"]["expires_at"]["N"].get<std::string>());
+  EXPECT_GE(expires, before + 10'000);
+  EXPECT_LE(expires, after + 10'000);
+  EXPECT_THAT(put["ConditionExpression"].get<std::string>(), HasSubstr("attribute_not_exists"));
+  const json put_forever = json::parse(seen[1].body);
+  EXPECT_FALSE(put_forever["Item"].contains("expires_at"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unreachable endpoint
+
+std::string closed_port_endpoint() {
+  // A port that was just free: bind, read the port, close.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t size = sizeof(address);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
+  ::close(fd);
+  return "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+}
+
+TEST(DynamoDbErrors, UnreachableEndpointIsAClearStorageError) {
+  const std::string endpoint = closed_port_endpoint();
+  DynamoDbStoreOptions options{.endpoint = endpoint,
+                               .credentials = test_credentials(),
+                               .retry_deadline = 200ms};
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    DynamoDbStore store(options);
+    FAIL() << "a store was made on a closed port";
+  } catch (const LockStorageError& e) {
+    EXPECT_THAT(std::string(e.what()), HasSubstr("cannot reach DynamoDB"));
+    EXPECT_THAT(std::string(e.what()), HasSubstr(endpoint));
+    EXPECT_THAT(std::string(e.what()), HasSubstr("DescribeTable"));
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  options.create_table = false;
+  DynamoDbStore store(options);
+  EXPECT_THROW((void)store.save("k", "o", 1s), LockStorageError);
+  EXPECT_THROW((void)store.exists("k"), LockStorageError);
+}
+
+// ---------------------------------------------------------------------------------------------
+// On the real servers
+
+class DynamoDbServer : public ::testing::TestWithParam<Server (*)()> {
+ protected:
+  void SetUp() override {
+    server_ = GetParam()();
+    if (auto why = unavailable(server_)) VERROU_SKIP_OR_FAIL(*why);
+  }
+
+  [[nodiscard]] DynamoDbStoreOptions options(const std::string& table) const {
+    auto o = options_for(server_);
+    o.table = table;
+    return o;
+  }
+
+  [[nodiscard]] std::unique_ptr<detail::dynamodb::Client> raw_client() const {
+    const auto o = options_for(server_);
+    return std::make_unique<detail::dynamodb::Client>(detail::dynamodb::ClientOptions{
+        .endpoint = o.endpoint,
+        .region = o.region.empty() ? "us-east-1" : o.region,
+        .credentials = {test_credentials().access_key_id, test_credentials().secret_access_key,
+                        ""}});
+  }
+
+  Server server_;
+};
+
+TEST_P(DynamoDbServer, TableCreationRaceIsHarmless) {
+  const std::string table = unique_table("race");
+  constexpr int kStores = 6;
+  std::vector<std::thread> threads;
+  std::vector<std::string> errors(kStores);
+  std::vector<std::shared_ptr<DynamoDbStore>> stores(kStores);
+  for (int i = 0; i < kStores; ++i) {
+    threads.emplace_back([&, i] {
+      try {
+        stores[static_cast<std::size_t>(i)] = std::make_shared<DynamoDbStore>(options(table));
+      } catch (const std::exception& e) {
+        errors[static_cast<std::size_t>(i)] = e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kStores; ++i) {
+    const auto n = static_cast<std::size_t>(i);
+    ASSERT_EQ(errors[n], "") << "store " << i;
+    ASSERT_TRUE(stores[n]->save("k" + std::to_string(i), "o", 30s));
+  }
+  // One lock, seen by every store.
+  EXPECT_FALSE(stores[1]->save("k0", "other", 30s));
+  EXPECT_TRUE(stores[2]->exists("k0"));
+
+  const auto described = raw_client()->call("DescribeTable", {{"TableName", table}});
+  ASSERT_TRUE(described.ok()) << described.error_type << ": " << described.message;
+  const auto& t = described.body["Table"];
+  EXPECT_EQ(t["TableStatus"], "ACTIVE");
+  EXPECT_EQ(t["KeySchema"][0]["AttributeName"], "key");
+  EXPECT_EQ(t["KeySchema"][0]["KeyType"], "HASH");
+  EXPECT_EQ(t["AttributeDefinitions"][0]["AttributeType"], "S");
+  (void)raw_client()->call("DeleteTable", {{"TableName", table}});
+}
+
+TEST_P(DynamoDbServer, ItemsWrittenByVerrouAreHonoured) {
+  const std::string table = unique_table("interop");
+  DynamoDbStore store(options(table));
+  auto client = raw_client();
+  auto put = [&](const std::string& key, std::optional<std::int64_t> expires_at) {
+    json item = {{"key", {{"S", key}}}, {"owner", {{"S", "node-owner"}}}};
+    if (expires_at) item["expires_at"] = {{"N", std::to_string(*expires_at)}};
+    const auto r = client->call("PutItem", {{"TableName", table}, {"Item", item}});
+    ASSERT_TRUE(r.ok()) << r.error_type << ": " << r.message;
+  };
+  // As @verrou/core writes them: key, owner, expires_at in epoch ms (or none: forever).
+  put("held", epoch_ms_now() + 60'000);
+  put("held-forever", std::nullopt);
+  put("expired", epoch_ms_now() - 1'000);
+
+  EXPECT_TRUE(store.exists("held"));
+  EXPECT_FALSE(store.save("held", "cpp-owner", 10s));
+  EXPECT_THROW(store.remove("held", "cpp-owner"), LockNotOwnedError);
+  EXPECT_THROW(store.extend("held", "cpp-owner", 10s), LockNotOwnedError);
+  EXPECT_NO_THROW(store.extend("held", "node-owner", 10s));
+  EXPECT_NO_THROW(store.remove("held", "node-owner"));
+  EXPECT_FALSE(store.exists("held"));
+
+  EXPECT_TRUE(store.exists("held-forever"));
+  EXPECT_FALSE(store.save("held-forever", "cpp-owner", 10s));
+
+  EXPECT_FALSE(store.exists("expired"));
+  EXPECT_TRUE(store.save("expired", "cpp-owner", 10s));
+  EXPECT_THROW(store.remove("expired", "node-owner"), LockNotOwnedError);
+
+  // And what we write, Verrou reads: key and owner strings, expires_at a number.
+  const auto got = client->call(
+      "GetItem",
+      {{"TableName", table}, {"Key", {{"key", {{"S", "expired"}}}}}, {"ConsistentRead", true}});
+  ASSERT_TRUE(got.ok());
+  const auto& item = got.body["Item"];
+  EXPECT_EQ(item["key"]["S"], "expired");
+  EXPECT_EQ(item["owner"]["S"], "cpp-owner");
+  const auto expires = std::stoll(item["expires_at"]["N"].get<std::string>());
+  EXPECT_NEAR(static_cast<double>(expires), static_cast<double>(epoch_ms_now() + 10'000), 5'000);
+  (void)client->call("DeleteTable", {{"TableName", table}});
+}
+
+TEST_P(DynamoDbServer, ExpiryIsComparedAsANumber) {
+  // As strings "999…" > "1000…"; as numbers an expiry 13 digits long is later than one of 12.
+  const std::string table = unique_table("numbers");
+  DynamoDbStore store(options(table));
+  auto client = raw_client();
+  const auto r = client->call(
+      "PutItem", {{"TableName", table},
+                  {"Item", {{"key", {{"S", "k"}}}, {"owner", {{"S", "a"}}},
+                            {"expires_at", {{"N", std::to_string(epoch_ms_now() + 3'600'000)}}}}}});
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(store.save("k", "b", 10s));
+  const auto r2 = client->call(
+      "PutItem", {{"TableName", table},
+                  {"Item", {{"key", {{"S", "k2"}}}, {"owner", {{"S", "a"}}},
+                            {"expires_at", {{"N", "999999999999"}}}}}});  // 2001: expired
+  ASSERT_TRUE(r2.ok());
+  EXPECT_TRUE(store.save("k2", "b", 10s));
+  (void)client->call("DeleteTable", {{"TableName", table}});
+}
+
+TEST_P(DynamoDbServer, KeysThatAreNotUtf8AreRefused) {
+  DynamoDbStore store(options_for(server_));
+  EXPECT_THROW((void)store.save(std::string("k\xff\xfe", 3), "o", 10s), InvalidArgumentError);
+  EXPECT_THROW((void)store.exists(std::string("k\xc3", 2)), InvalidArgumentError);
+}
+
+TEST_P(DynamoDbServer, MissingTableWithoutCreationIsAClearError) {
+  auto o = options(unique_table("missing"));
+  o.create_table = false;
+  DynamoDbStore store(o);
+  const std::string what = message_of([&] { (void)store.save("k", "o", 10s); });
+  EXPECT_THAT(what, HasSubstr("ResourceNotFoundException"));
+  EXPECT_THAT(what, HasSubstr(o.table));
+}
+
+// dynalite accepts any access key; DynamoDB Local refuses malformed ones, as AWS refuses
+// unknown ones.
+TEST(DynamoDbLocal, BadCredentialsAreReported) {
+  const Server server = dynamodb_local();
+  if (auto why = unavailable(server)) VERROU_SKIP_OR_FAIL(*why);
+  auto o = options_for(server);
+  o.table = unique_table("badcreds");
+  o.credentials = AwsCredentials{"not a valid key!", "secret", ""};
+  const std::string what = message_of([&] { DynamoDbStore store(o); });
+  EXPECT_THAT(what, HasSubstr("UnrecognizedClientException"));
+  EXPECT_THAT(what, HasSubstr("check the AWS credentials"));
+}
+
+TEST_P(DynamoDbServer, ManyThreadsShareOneStore) {
+  auto store = std::make_shared<DynamoDbStore>(options_for(server_));
+  LockFactory locks(store);
+  constexpr int kThreads = 8;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  const std::string prefix = "verrou-threads:" + conformance::unique_suffix() + ":";
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) {
+        auto lock = locks.create_lock(prefix + std::to_string(t), 30s);
+        if (!lock.acquire_immediately()) failures++;
+        lock.release();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+std::string server_name(const ::testing::TestParamInfo<Server (*)()>& info) {
+  return info.param().name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Servers, DynamoDbServer, ::testing::Values(&dynalite, &dynamodb_local),
+                         server_name);
+
+}  // namespace
+}  // namespace verrou::dynamodb_test
