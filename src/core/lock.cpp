@@ -27,6 +27,12 @@ Duration jittered(Duration delay) {
   return Duration(spread(engine));
 }
 
+// `t + d`, or the end of time when that would not fit (a timeout of years means "none").
+SteadyClock::time_point saturating_add(SteadyClock::time_point t, Duration d) {
+  if (d >= kMaxTtl) return SteadyClock::time_point::max();
+  return t + d;
+}
+
 }  // namespace
 
 Lock::Lock(std::string key, std::shared_ptr<LockStore> store,
@@ -112,15 +118,15 @@ bool Lock::acquire(const AcquireOptions& options) {
   validate_retry(retry);
   const Duration delay = retry.delay.value_or(kDefaultRetryDelay);
   const auto start = SteadyClock::now();
-  const std::optional<SteadyClock::time_point> deadline =
-      retry.timeout ? std::optional(start + *retry.timeout) : std::nullopt;
+  // No timeout: a deadline that never comes (steady_clock's range is centuries).
+  const auto deadline =
+      retry.timeout ? saturating_add(start, *retry.timeout) : SteadyClock::time_point::max();
 
   for (std::uint64_t attempt = 1;; ++attempt) {
     const bool last = retry.attempts && attempt >= *retry.attempts;
     if (waitable_ != nullptr && !last) {
       // One attempt that waits for a release, for at most the retry delay.
-      auto until = SteadyClock::now() + delay;
-      if (deadline) until = std::min(until, *deadline);
+      const auto until = std::min(saturating_add(SteadyClock::now(), delay), deadline);
       if (auto written = waitable_->save_waiting(key_, owner_, ttl_, until, start)) {
         mark_acquired(to_epoch_ms(*written));
         return true;
@@ -129,12 +135,10 @@ bool Lock::acquire(const AcquireOptions& options) {
       return true;
     }
     if (last) return false;
-    const auto now = SteadyClock::now();
-    if (deadline && now >= *deadline) return false;
+    if (SteadyClock::now() >= deadline) return false;
     if (waitable_ == nullptr) {
-      auto pause = SteadyClock::now() + jittered(delay);
-      if (deadline) pause = std::min(pause, *deadline);
-      std::this_thread::sleep_until(pause);
+      std::this_thread::sleep_until(
+          std::min(saturating_add(SteadyClock::now(), jittered(delay)), deadline));
     }
   }
 }

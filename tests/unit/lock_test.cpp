@@ -283,3 +283,20 @@ TEST(StreamLogger, WritesLinesAtOrAboveItsLevel) {
 
 }  // namespace
 }  // namespace verrou
+
+namespace verrou {
+namespace {
+
+TEST(Lock, HugeDelaysAndTimeoutsDoNotOverflow) {
+  auto store = std::make_shared<testing_support::FakeStore>();
+  store->save_result = false;
+  LockFactory factory(store);
+  auto lock = factory.create_lock("k");
+  EXPECT_FALSE(lock.acquire({.retry = {.attempts = 1, .delay = Duration::max(),
+                                       .timeout = Duration::max()}}));
+  store->save_result = true;
+  EXPECT_TRUE(lock.acquire({.retry = {.delay = Duration::max(), .timeout = Duration::max()}}));
+}
+
+}  // namespace
+}  // namespace verrou

@@ -46,6 +46,7 @@ TEST(MemoryStore, ReleaseHandsTheLockToTheLongestWaiter) {
   ASSERT_TRUE(holder.acquire());
   std::vector<int> order;
   std::mutex mutex;
+  std::atomic<bool> newcomer_checked{false};
   std::vector<std::thread> waiters;
   for (int i = 0; i < 3; ++i) {
     waiters.emplace_back([&, i] {
@@ -55,14 +56,23 @@ TEST(MemoryStore, ReleaseHandsTheLockToTheLongestWaiter) {
         const std::lock_guard guard(mutex);
         order.push_back(i);
       }
+      // The first waiter keeps the lock until the newcomer has been turned away.
+      while (i == 0 && !newcomer_checked) std::this_thread::sleep_for(1ms);
       lock.release();
     });
-    std::this_thread::sleep_for(100ms);  // queue them in a known order
+    // Queue them in a known order: wait until this one is in the queue.
+    const auto give_up = SteadyClock::now() + 30s;
+    while (store->waiter_count("queue") < static_cast<std::size_t>(i + 1) &&
+           SteadyClock::now() < give_up) {
+      std::this_thread::sleep_for(1ms);
+    }
+    ASSERT_EQ(store->waiter_count("queue"), static_cast<std::size_t>(i + 1));
   }
   // A newcomer that does not wait cannot pass the queue.
   EXPECT_FALSE(factory.create_lock("queue").acquire_immediately());
   holder.release();
   EXPECT_FALSE(factory.create_lock("queue").acquire_immediately());
+  newcomer_checked = true;
   for (auto& t : waiters) t.join();
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
 }
@@ -120,7 +130,10 @@ TEST(MemoryStore, HandOffIsImmediate) {
     acquired_at = SteadyClock::now().time_since_epoch().count();
     lock.release();
   });
-  std::this_thread::sleep_for(100ms);
+  const auto give_up = SteadyClock::now() + 30s;
+  while (store->waiter_count("handoff") == 0 && SteadyClock::now() < give_up) {
+    std::this_thread::sleep_for(1ms);
+  }
   const auto released = SteadyClock::now();
   holder.release();
   waiter.join();

@@ -46,6 +46,9 @@ class MemoryStore final : public LockStore, public WaitableLockStore {
       std::chrono::steady_clock::time_point until,
       std::chrono::steady_clock::time_point waiting_since) override;
 
+  /// How many callers are waiting in `save_waiting` for `key`; for diagnostics and tests.
+  [[nodiscard]] std::size_t waiter_count(const std::string& key) const;
+
   /// How many keys have an entry (held, or waited for); for tests of reclamation.
   [[nodiscard]] std::size_t entry_count() const;
 

@@ -214,6 +214,13 @@ void MemoryStore::extend(const std::string& key, const std::string& owner, Durat
   it->second.expires_at = now + duration;
 }
 
+std::size_t MemoryStore::waiter_count(const std::string& key) const {
+  Shard& shard = shard_for(key);
+  const std::lock_guard lock(shard.mutex);
+  auto it = shard.entries.find(key);
+  return it == shard.entries.end() ? 0 : it->second.waiters.size();
+}
+
 std::size_t MemoryStore::entry_count() const {
   std::size_t total = 0;
   for (std::size_t i = 0; i < kShards; ++i) {
