@@ -529,7 +529,7 @@ std::vector<Reply> Connection::read_some(Deadline deadline, int wake_fd) {
 // ---------------------------------------------------------------------------------------
 // Pool
 
-std::unique_ptr<Connection> Pool::take(Deadline deadline) {
+std::unique_ptr<Connection> Pool::take() {
   for (;;) {
     std::unique_ptr<Connection> connection;
     {
@@ -541,7 +541,7 @@ std::unique_ptr<Connection> Pool::take(Deadline deadline) {
     if (connection->healthy()) return connection;
   }
   auto connection = std::make_unique<Connection>(target_, options_, tls_);
-  connection->open(deadline);
+  connection->open(Clock::now() + options_.connect_timeout);
   return connection;
 }
 
@@ -680,8 +680,9 @@ void Client::refresh_slots(Deadline deadline) {
     auto pool = pool_for(candidate);
     Reply reply;
     try {
-      auto connection = pool->take(deadline);
-      reply = connection->run(std::vector<std::string>{"CLUSTER", "SLOTS"}, deadline);
+      auto connection = pool->take();
+      reply = connection->run(std::vector<std::string>{"CLUSTER", "SLOTS"},
+                              std::min(deadline, Clock::now() + options_.command_timeout));
       pool->give_back(std::move(connection));
     } catch (const IoError& e) {
       last_error = e.message;
@@ -736,12 +737,13 @@ std::shared_ptr<Pool> Client::route(std::uint16_t slot, Deadline deadline) {
 
 Reply Client::run(std::string_view key, const std::vector<std::string>& command,
                   std::string_view operation) {
-  Deadline deadline = Clock::now() + options_.command_timeout;
+  // Redirections and cluster retries stop here; each reply gets the command timeout.
+  Deadline deadline = Clock::now() + options_.command_timeout + options_.connect_timeout;
   if (!options_.cluster) {
     std::unique_ptr<Connection> connection;
     try {
-      connection = standalone_->take(deadline);
-      Reply reply = connection->run(command, deadline);
+      connection = standalone_->take();
+      Reply reply = connection->run(command, Clock::now() + options_.command_timeout);
       standalone_->give_back(std::move(connection));
       return reply;
     } catch (const IoError& e) {
@@ -759,7 +761,7 @@ Reply Client::run(std::string_view key, const std::vector<std::string>& command,
     }
     std::unique_ptr<Connection> connection;
     try {
-      connection = pool->take(deadline);
+      connection = pool->take();
     } catch (const IoError& e) {
       // Nothing was sent: safe to look for the slot's new master (failover) and try again.
       last_problem = e.message;
@@ -775,11 +777,13 @@ Reply Client::run(std::string_view key, const std::vector<std::string>& command,
     }
     Reply reply;
     try {
+      Deadline reply_deadline = Clock::now() + options_.command_timeout;
       if (asking) {
-        auto replies = connection->run(std::vector<std::vector<std::string>>{{"ASKING"}, command}, deadline);
+        auto replies = connection->run(std::vector<std::vector<std::string>>{{"ASKING"}, command},
+                                       reply_deadline);
         reply = std::move(replies[1]);
       } else {
-        reply = connection->run(command, deadline);
+        reply = connection->run(command, reply_deadline);
       }
       pool->give_back(std::move(connection));
     } catch (const IoError& e) {
@@ -841,8 +845,8 @@ std::vector<Reply> Client::run_everywhere(const std::vector<std::string>& comman
   std::vector<Reply> replies;
   for (const auto& pool : pools) {
     try {
-      auto connection = pool->take(deadline);
-      replies.push_back(connection->run(command, deadline));
+      auto connection = pool->take();
+      replies.push_back(connection->run(command, Clock::now() + options_.command_timeout));
       pool->give_back(std::move(connection));
     } catch (const IoError& e) {
       storage_failure(pool->target().label, operation, e.message);

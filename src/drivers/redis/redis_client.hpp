@@ -130,8 +130,9 @@ class Pool {
   Pool(Target target, const RedisConnection& options, const TlsContext* tls)
       : target_(std::move(target)), options_(options), tls_(tls) {}
 
-  // A healthy idle connection, or a new one (opened before `deadline`). Throws IoError.
-  std::unique_ptr<Connection> take(Deadline deadline);
+  // A healthy idle connection, or a new one (opened within the connect timeout).
+  // Throws IoError.
+  std::unique_ptr<Connection> take();
   // Returns a connection after use; broken ones are dropped.
   void give_back(std::unique_ptr<Connection> connection);
   [[nodiscard]] const Target& target() const { return target_; }

@@ -280,7 +280,7 @@ class Subscriber {
           connection = std::make_unique<Connection>(target, client_.options(), client_.tls());
           connection->open(Clock::now() + client_.options().connect_timeout);
           attempt = 0;
-        } catch (const std::exception&) {
+        } catch (const detail::redis::IoError&) {
           // Waiters fall back to their own deadlines meanwhile; try again shortly.
           connection.reset();
           attempt++;

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: Apache-2.0
+// Failures: a Redis that goes away and comes back, one that never answers, one that is not
+// there. Each test runs its own redis-server on a port of its own, never the shared one.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <verrou/lock_factory.hpp>
+#include <verrou/testing/conformance.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "redis_test_support.hpp"
+
+namespace verrou::conformance {
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformance);
+}
+
+namespace verrou {
+namespace {
+
+using namespace std::chrono_literals;
+using SteadyClock = std::chrono::steady_clock;
+
+// A loopback port nobody listens on right now.
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+bool run(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()) == 0; }
+
+// A redis-server of this test's own, on a free port, stopped and started at will.
+class PrivateRedis {
+ public:
+  PrivateRedis() : port_(free_port()) {
+    dir_ = std::filesystem::temp_directory_path() / ("verrou-redis-fault-" + conformance::unique_suffix());
+    std::filesystem::create_directories(dir_);
+  }
+  ~PrivateRedis() {
+    stop();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  PrivateRedis(const PrivateRedis&) = delete;
+  PrivateRedis& operator=(const PrivateRedis&) = delete;
+
+  static bool available() { return run("redis-server --version") && run("redis-cli --version"); }
+
+  bool start() {
+    run("redis-server --port " + std::to_string(port_) + " --bind 127.0.0.1 --daemonize yes" +
+        " --pidfile " + (dir_ / "redis.pid").string() + " --dir " + dir_.string() +
+        " --logfile " + (dir_ / "redis.log").string() + " --save '' --appendonly no");
+    for (int i = 0; i < 100; ++i) {
+      if (ping()) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+  void stop() {
+    if (!ping()) return;
+    run("redis-cli -h 127.0.0.1 -p " + std::to_string(port_) + " shutdown nosave");
+    for (int i = 0; i < 100 && ping(); ++i) std::this_thread::sleep_for(50ms);
+  }
+  bool ping() const {
+    return run("redis-cli -h 127.0.0.1 -p " + std::to_string(port_) + " ping 2>/dev/null | grep -q PONG");
+  }
+  [[nodiscard]] std::string url() const {
+    return "redis://127.0.0.1:" + std::to_string(port_) + "?connect_timeout=1s&command_timeout=1s";
+  }
+  [[nodiscard]] std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  std::uint16_t port_;
+  std::filesystem::path dir_;
+};
+
+class RedisFaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!PrivateRedis::available()) VERROU_SKIP_OR_FAIL("redis-server or redis-cli is not installed");
+    if (!server_.start()) VERROU_SKIP_OR_FAIL("could not start a private redis-server");
+  }
+  PrivateRedis server_;
+};
+
+std::string failure_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const LockStorageError& e) {
+    return e.what();
+  }
+  return "(no LockStorageError)";
+}
+
+TEST_F(RedisFaultTest, ServerGoneIsAStorageErrorAndTheStoreRecoversWhenItReturns) {
+  auto store = redis_test::make_store(server_.url());
+  ASSERT_TRUE(store->save("k", "o", 30s));
+  ASSERT_TRUE(store->exists("k"));
+
+  server_.stop();
+  auto what = failure_of([&] { store->exists("k"); });
+  EXPECT_NE(what.find(server_.address()), std::string::npos) << what;
+  EXPECT_NE(what.find("exists"), std::string::npos) << what;
+  what = failure_of([&] { store->save("k2", "o", 30s); });
+  EXPECT_NE(what.find("save"), std::string::npos) << what;
+  what = failure_of([&] { store->remove("k", "o"); });
+  EXPECT_NE(what.find("release"), std::string::npos) << what;
+  what = failure_of([&] { store->extend("k", "o", 10s); });
+  EXPECT_NE(what.find("extend"), std::string::npos) << what;
+
+  ASSERT_TRUE(server_.start());
+  // The same store object works again: dead pooled connections are replaced.
+  EXPECT_FALSE(store->exists("k"));  // the server kept nothing
+  EXPECT_TRUE(store->save("k", "o", 30s));
+  store->remove("k", "o");
+}
+
+TEST_F(RedisFaultTest, AWaiterIsNotStrandedWhenTheServerGoes) {
+  auto store = redis_test::make_store(server_.url());
+  ASSERT_TRUE(store->save("k", "holder", forever));
+  std::atomic<bool> done{false};
+  std::thread waiter([&] {
+    try {
+      auto start = SteadyClock::now();
+      (void)store->save_waiting("k", "waiter", 30s, start + 3s, start);
+    } catch (const LockStorageError&) {
+    }
+    done = true;
+  });
+  std::this_thread::sleep_for(300ms);
+  server_.stop();
+  auto stopped_at = SteadyClock::now();
+  while (!done && SteadyClock::now() - stopped_at < 20s) std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(done.load()) << "the waiter hung after the server went away";
+  waiter.join();
+
+  ASSERT_TRUE(server_.start());
+  // Waiting works again once the subscriber has reconnected.
+  ASSERT_TRUE(store->save("k", "holder", 30s));
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(500ms);
+    store->remove("k", "holder");
+  });
+  auto start = SteadyClock::now();
+  EXPECT_TRUE(store->save_waiting("k", "waiter", 30s, start + 20s, start).has_value());
+  releaser.join();
+}
+
+TEST_F(RedisFaultTest, ThreadsCarryOnAfterARestartMidRun) {
+  auto store = redis_test::make_store(server_.url());
+  LockFactory factory(store);
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0};
+  std::atomic<int> after_restart{0};
+  std::atomic<bool> restarted{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      while (!stop) {
+        try {
+          auto lock = factory.create_lock("k" + std::to_string(t % 2), 10s);
+          if (lock.acquire({.retry = {.delay = 5ms, .timeout = 2s}})) {
+            lock.release();
+            if (restarted) after_restart++;
+          }
+        } catch (const LockStorageError&) {
+          errors++;
+          std::this_thread::sleep_for(20ms);
+        } catch (const LockNotOwnedError&) {
+          // the restart dropped the lock this thread held
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(500ms);
+  server_.stop();
+  std::this_thread::sleep_for(500ms);
+  ASSERT_TRUE(server_.start());
+  restarted = true;
+  auto deadline = SteadyClock::now() + 20s;
+  while (after_restart < 100 && SteadyClock::now() < deadline) std::this_thread::sleep_for(20ms);
+  stop = true;
+  for (auto& t : threads) t.join();
+  EXPECT_GT(errors.load(), 0) << "the outage went unnoticed";
+  EXPECT_GE(after_restart.load(), 100) << "the store did not recover after the restart";
+}
+
+TEST(RedisFaults, NothingListeningFailsFastNamingTheServer) {
+  auto port = free_port();
+  auto store = redis_test::make_store("redis://127.0.0.1:" + std::to_string(port) + "?connect_timeout=2s");
+  auto start = SteadyClock::now();
+  auto what = failure_of([&] { store->save("k", "o", 10s); });
+  EXPECT_NE(what.find("127.0.0.1:" + std::to_string(port)), std::string::npos) << what;
+  EXPECT_NE(what.find("refused"), std::string::npos) << what;
+  EXPECT_LT(SteadyClock::now() - start, 5s);
+}
+
+TEST(RedisFaults, AServerThatNeverAnswersTimesOut) {
+  // A listening socket nobody reads: connections complete, replies never come.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(fd, 16), 0);
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  auto port = std::to_string(ntohs(address.sin_port));
+  auto store = redis_test::make_store("redis://127.0.0.1:" + port + "?command_timeout=500ms");
+  auto start = SteadyClock::now();
+  auto what = failure_of([&] { store->exists("k"); });
+  auto took = SteadyClock::now() - start;
+  EXPECT_NE(what.find("timed out"), std::string::npos) << what;
+  EXPECT_GE(took, 400ms);
+  EXPECT_LT(took, 5s);
+  // Same over TLS: a handshake that never completes is bounded by connect_timeout.
+  auto tls = redis_test::make_store("rediss://127.0.0.1:" + port +
+                                    "?connect_timeout=500ms&insecure_skip_verify=true");
+  start = SteadyClock::now();
+  what = failure_of([&] { tls->exists("k"); });
+  EXPECT_NE(what.find("timed out"), std::string::npos) << what;
+  EXPECT_LT(SteadyClock::now() - start, 5s);
+  ::close(fd);
+}
+
+}  // namespace
+}  // namespace verrou
