@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: Apache-2.0
+// A PostgreSQL server that goes away and comes back: calls fail with LockStorageError naming
+// the server and the operation, then the same store works again by itself.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+
+#include <verrou/drivers/postgres.hpp>
+#include <verrou/errors.hpp>
+#include <verrou/open_store.hpp>
+#include <verrou/testing/conformance.hpp>
+#include <verrou/testing/server.hpp>
+
+#include "integration/database/restart_helpers.hpp"
+
+using namespace std::chrono_literals;
+
+// verrou::testing brings the conformance suite; this program runs no store through it.
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformance);
+
+TEST(PostgresRestart, FailsClearlyWhileDownAndRecoversByItself) {
+  restart_test::PrivateServer server("postgres", "VERROU_POSTGRES_PORT", 55000);
+  if (!server.start()) VERROU_SKIP_OR_FAIL("could not start a private PostgreSQL with scripts/servers/postgres.sh");
+  const std::string where = "127.0.0.1:" + std::to_string(server.port());
+  auto store = verrou::open_store("postgres://verrou:verrou@" + where +
+                                  "/verrou?connect_timeout=2s&query_timeout=5s&pool_size=2");
+  ASSERT_TRUE(store->save("held", "me", verrou::forever));
+  ASSERT_TRUE(store->save("other", "me", 60s));
+
+  ASSERT_TRUE(server.stop());
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    store->save("k", "me", 10s);
+    FAIL() << "expected LockStorageError while the server is down";
+  } catch (const verrou::LockStorageError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(where), std::string::npos) << what;
+    EXPECT_NE(what.find("connect"), std::string::npos) << what;
+    EXPECT_EQ(what.find(":verrou@"), std::string::npos) << what;  // no password
+  }
+  EXPECT_THROW(store->exists("held"), verrou::LockStorageError);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 20s);
+
+  ASSERT_TRUE(server.start());
+  // The first call after the restart works: dead pooled connections are replaced.
+  EXPECT_TRUE(store->exists("held"));
+  EXPECT_FALSE(store->save("held", "someone", 10s));
+  store->remove("other", "me");
+  EXPECT_TRUE(store->save("k", "me", 10s));
+}
