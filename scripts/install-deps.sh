@@ -9,12 +9,13 @@ build_packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev libpq-dev libmariadb-dev libhiredis-dev libssl-dev
-  libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libsoci-dev
+  libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libsoci-dev unixodbc-dev
   clang libclang-rt-14-dev
 )
 server_packages=(
   redis-server redis-tools postgresql mariadb-server mariadb-client
   sqlite3 openssl procps psmisc curl
+  odbc-postgresql
 )
 
 packages=("${build_packages[@]}")
