@@ -444,8 +444,9 @@ std::optional<std::chrono::system_clock::time_point> PostgresStore::save_waiting
         wake = std::min(wake, steady::now() + std::chrono::milliseconds(
                                                   std::max<std::int64_t>(1, left + 1)));
       }
-      // A notification could be lost only with the listening connection; poll now and then.
-      wake = std::min(wake, steady::now() + std::chrono::seconds(2));
+      // Notifications are lost only with the listening connection, and its loss wakes the
+      // poll below (end of file); still, look again now and then rather than trust it blindly.
+      wake = std::min(wake, steady::now() + std::chrono::seconds(10));
       bool woken = false;
       PGconn* pg = listener->pg;
       while (!woken && steady::now() < wake) {
