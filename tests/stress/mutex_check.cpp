@@ -1,0 +1,792 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// verrou_mutex_check: does a store keep its promise of mutual exclusion under load?
+//
+//   verrou_mutex_check run   --store URL [--store-env VAR] [--processes N] [--threads M] [--keys K] [--seconds S]
+//                            [--ttl D] [--hold-us U] [--dir D] [--allow-faults]
+//                            [--expect-recovery] [--max-op D] [--min-cycles N]
+//   verrou_mutex_check check --dir D [--allow-faults] [--expect-recovery] [--max-op D] ...
+//   verrou_mutex_check pause --store URL [--ttl D]
+//
+// `run` forks N processes of M threads each; every thread loops on a handful of keys:
+// acquire, take a fencing number (a per-key counter file under flock), read-pause-write a
+// per-key counter file that only the lock protects, release (and now and then release
+// again, which must be refused). Each hold is appended to the process's log as
+// (key, owner, fence, acquire-call time, acquired-at, released-at, lease end, counter seen,
+// release outcome, second-release outcome), all on CLOCK_REALTIME so processes compare.
+// The parent then checks every log (the `check` verb does the same on an existing folder):
+//
+//  - no two holds of one key overlap while both leases were valid. Recorded intervals are
+//    inside the real ones (acquired-at is taken after acquire returned, released-at before
+//    release is called) and the lease end is counted from before the acquire call, so any
+//    overlap found is a real one;
+//  - the lock-protected counter, read in fence order, never skips or repeats a value (a lost
+//    update means two holders at once, whatever the clocks say);
+//  - every successful acquire was followed by exactly one successful release, or by a
+//    refused release after its lease ran out (an expiry); a release refused while the lease
+//    was valid means the lock was lost, and a second release that succeeds is a double release;
+//  - no operation took longer than --max-op (nothing hangs);
+//  - once all holders are done, no key is left held unless a release failed (a ghost that
+//    then expires with its TTL).
+//
+// `pause` checks that a holder frozen past its TTL (SIGSTOP … SIGCONT) finds release and
+// extend refused with LockNotOwnedError, and that the new holder's lock survives.
+//
+// A `{dir}` in the URL is replaced by the run folder (for SQLite files).
+// Exit codes: 0 passed, 1 a violation, 2 usage or unexpected error, 77 store unreachable
+// (skipped; with VERROU_REQUIRE_SERVERS=1 this is exit 1 instead).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <climits>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "verrou/verrou.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using verrou::Duration;
+
+constexpr int kExitOk = 0;
+constexpr int kExitViolation = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitSkip = 77;
+constexpr std::int64_t kNever = INT64_MAX;
+
+std::int64_t realtime_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+struct Options {
+  std::string store;
+  std::string store_from_env;
+  std::string dir;
+  int processes = 2;
+  int threads = 2;
+  int keys = 3;
+  double seconds = 3;
+  std::optional<Duration> ttl = Duration(10000);
+  long hold_us = 300;
+  bool allow_faults = false;
+  bool expect_recovery = false;
+  Duration max_op{30000};
+  long min_cycles = 1;
+  Duration acquire_timeout{5000};
+};
+
+[[noreturn]] void usage(const std::string& why) {
+  std::cerr << "verrou_mutex_check: " << why << "\n"
+            << "usage: verrou_mutex_check run --store URL [--store-env VAR] [--processes N] [--threads M]\n"
+               "         [--keys K]\n"
+               "         [--seconds S] [--ttl D|forever] [--hold-us U] [--dir D] [--allow-faults]\n"
+               "         [--expect-recovery] [--max-op D] [--min-cycles N] [--acquire-timeout D]\n"
+               "       verrou_mutex_check check --dir D [same checking options]\n"
+               "       verrou_mutex_check pause --store URL [--ttl D]\n";
+  std::exit(kExitUsage);
+}
+
+Options parse_options(int argc, char** argv) {
+  Options o;
+  for (int i = 2; i < argc; ++i) {
+    const std::string name = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(name + " needs a value");
+      return argv[++i];
+    };
+    try {
+      if (name == "--store") o.store = value();
+      else if (name == "--store-env") {
+        // The URL from this environment variable when set (CI points tests at its servers).
+        const char* env = std::getenv(value().c_str());
+        if (env != nullptr && *env != '\0') o.store_from_env = env;
+      }
+      else if (name == "--dir") o.dir = value();
+      else if (name == "--processes") o.processes = std::stoi(value());
+      else if (name == "--threads") o.threads = std::stoi(value());
+      else if (name == "--keys") o.keys = std::stoi(value());
+      else if (name == "--seconds") o.seconds = std::stod(value());
+      else if (name == "--ttl") o.ttl = verrou::parse_ttl(value());
+      else if (name == "--hold-us") o.hold_us = std::stol(value());
+      else if (name == "--allow-faults") o.allow_faults = true;
+      else if (name == "--expect-recovery") o.expect_recovery = o.allow_faults = true;
+      else if (name == "--max-op") o.max_op = verrou::parse_duration(value());
+      else if (name == "--min-cycles") o.min_cycles = std::stol(value());
+      else if (name == "--acquire-timeout") o.acquire_timeout = verrou::parse_duration(value());
+      else usage("unknown option " + name);
+    } catch (const std::exception& e) {
+      usage("bad value for " + name + ": " + e.what());
+    }
+  }
+  if (!o.store_from_env.empty()) o.store = o.store_from_env;
+  if (o.processes < 1 || o.threads < 1 || o.keys < 1 || o.seconds <= 0) {
+    usage("--processes, --threads, --keys and --seconds must be positive");
+  }
+  return o;
+}
+
+std::string replace_dir(std::string url, const std::string& dir) {
+  const std::string token = "{dir}";
+  for (auto at = url.find(token); at != std::string::npos; at = url.find(token)) {
+    url.replace(at, token.size(), dir);
+  }
+  return url;
+}
+
+bool servers_required() {
+  const char* v = std::getenv("VERROU_REQUIRE_SERVERS");
+  return v != nullptr && std::string(v) == "1";
+}
+
+// ---------------------------------------------------------------------------------------
+// Records
+
+enum class Outcome { kOk, kNotOwned, kStorage, kOther, kNone };
+
+const char* outcome_name(Outcome o) {
+  switch (o) {
+    case Outcome::kOk: return "ok";
+    case Outcome::kNotOwned: return "not_owned";
+    case Outcome::kStorage: return "storage_error";
+    case Outcome::kOther: return "other_error";
+    case Outcome::kNone: return "-";
+  }
+  return "?";
+}
+
+Outcome outcome_from(const std::string& s) {
+  if (s == "ok") return Outcome::kOk;
+  if (s == "not_owned") return Outcome::kNotOwned;
+  if (s == "storage_error") return Outcome::kStorage;
+  if (s == "other_error") return Outcome::kOther;
+  return Outcome::kNone;
+}
+
+struct Hold {
+  int key = 0;
+  std::string owner;
+  std::int64_t fence = 0;
+  std::int64_t called_at = 0;    // just before acquire was called
+  std::int64_t acquired_at = 0;  // just after it returned true
+  std::int64_t released_at = 0;  // just before release was called
+  std::int64_t lease_end = 0;    // called_at + TTL (a lower bound of the real lease end)
+  std::int64_t seen = 0;         // the protected counter as read while holding
+  Outcome release = Outcome::kNone;
+  Outcome second_release = Outcome::kNone;
+  std::string process;           // log file, for messages
+};
+
+// Failed operations, and how long they took: "op <name> <outcome> <start> <duration_ns>".
+struct OpRecord {
+  std::string name;
+  Outcome outcome = Outcome::kNone;
+  std::int64_t started = 0;
+  std::int64_t took = 0;
+  std::string message;
+};
+
+class Log {
+ public:
+  void hold(const Hold& h) {
+    std::ostringstream line;
+    line << "hold " << h.key << ' ' << h.owner << ' ' << h.fence << ' ' << h.called_at << ' '
+         << h.acquired_at << ' ' << h.released_at << ' ' << h.lease_end << ' ' << h.seen << ' '
+         << outcome_name(h.release) << ' ' << outcome_name(h.second_release) << '\n';
+    add(line.str());
+  }
+  void op(const OpRecord& r) {
+    std::string message = r.message;
+    std::replace(message.begin(), message.end(), '\n', ' ');
+    std::ostringstream line;
+    line << "op " << r.name << ' ' << outcome_name(r.outcome) << ' ' << r.started << ' '
+         << r.took << ' ' << message << '\n';
+    add(line.str());
+  }
+  void add(const std::string& line) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    text_ += line;
+  }
+  void write(const std::string& path) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    std::ofstream out(path, std::ios::app);
+    out << text_;
+    text_.clear();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::string text_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Files that the lock (counter) or flock (fence) protect. Fixed-width numbers at offset 0.
+
+std::int64_t read_number(int fd) {
+  char buffer[32] = {};
+  const ssize_t n = ::pread(fd, buffer, 20, 0);
+  if (n <= 0) return 0;
+  return std::strtoll(buffer, nullptr, 10);
+}
+
+void write_number(int fd, std::int64_t value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%20" PRId64, value);
+  if (::pwrite(fd, buffer, 20, 0) != 20) throw std::runtime_error("pwrite failed");
+}
+
+std::int64_t next_fence(int fd) {
+  if (::flock(fd, LOCK_EX) != 0) throw std::runtime_error("flock failed");
+  const std::int64_t value = read_number(fd) + 1;
+  write_number(fd, value);
+  ::flock(fd, LOCK_UN);
+  return value;
+}
+
+int open_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+  if (fd < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+  return fd;
+}
+
+std::vector<std::string> key_names(const std::string& dir, int keys) {
+  // The run folder's name is unique, so keys of concurrent runs never meet.
+  std::vector<std::string> names;
+  const std::string base = "stress:" + fs::path(dir).filename().string() + ":";
+  for (int k = 0; k < keys; ++k) names.push_back(base + std::to_string(k));
+  return names;
+}
+
+// ---------------------------------------------------------------------------------------
+// Workers
+
+void worker_thread(const Options& o, const std::vector<std::string>& keys,
+                   verrou::LockFactory& locks, Log& log, std::int64_t end_ns, unsigned seed) {
+  std::vector<int> fence_fds;
+  std::vector<int> counter_fds;
+  for (int k = 0; k < o.keys; ++k) {
+    fence_fds.push_back(open_file(o.dir + "/fence." + std::to_string(k)));
+    counter_fds.push_back(open_file(o.dir + "/counter." + std::to_string(k)));
+  }
+  std::mt19937 rng(seed);
+  long cycle = 0;
+  auto failed = [&](const char* name, Outcome outcome, std::int64_t started,
+                    const std::string& message) {
+    log.op({name, outcome, started, realtime_ns() - started, message});
+  };
+  while (realtime_ns() < end_ns) {
+    const int k = static_cast<int>(rng() % static_cast<unsigned>(o.keys));
+    Hold h;
+    h.key = k;
+    auto lock = locks.create_lock(keys[static_cast<std::size_t>(k)], o.ttl);
+    h.owner = lock.owner();
+    h.called_at = realtime_ns();
+    bool acquired = false;
+    try {
+      acquired = lock.acquire({.retry = {.delay = Duration(20), .timeout = o.acquire_timeout}});
+    } catch (const verrou::LockStorageError& e) {
+      failed("acquire", Outcome::kStorage, h.called_at, e.what());
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    } catch (const std::exception& e) {
+      failed("acquire", Outcome::kOther, h.called_at, e.what());
+      continue;
+    }
+    if (!acquired) {
+      log.op({"acquire", Outcome::kNone, h.called_at, realtime_ns() - h.called_at, "timed out"});
+      continue;
+    }
+    h.acquired_at = realtime_ns();
+    h.lease_end = o.ttl ? h.called_at + std::chrono::nanoseconds(*o.ttl).count() : kNever;
+    h.fence = next_fence(fence_fds[static_cast<std::size_t>(k)]);
+    h.seen = read_number(counter_fds[static_cast<std::size_t>(k)]);
+    std::this_thread::sleep_for(std::chrono::microseconds(o.hold_us));
+    write_number(counter_fds[static_cast<std::size_t>(k)], h.seen + 1);
+    h.released_at = realtime_ns();
+    auto try_release = [&](const char* name) {
+      const std::int64_t started = realtime_ns();
+      try {
+        lock.release();
+        return Outcome::kOk;
+      } catch (const verrou::LockNotOwnedError&) {
+        return Outcome::kNotOwned;
+      } catch (const verrou::LockStorageError& e) {
+        failed(name, Outcome::kStorage, started, e.what());
+        return Outcome::kStorage;
+      } catch (const std::exception& e) {
+        failed(name, Outcome::kOther, started, e.what());
+        return Outcome::kOther;
+      }
+    };
+    h.release = try_release("release");
+    if (h.release == Outcome::kOk && cycle % 4 == 0) h.second_release = try_release("release2");
+    log.hold(h);
+    ++cycle;
+  }
+  for (int fd : fence_fds) ::close(fd);
+  for (int fd : counter_fds) ::close(fd);
+}
+
+int worker_process(const Options& o, int index) {
+  Log log;
+  const std::string path = o.dir + "/log." + std::to_string(index);
+  try {
+    verrou::LockFactory locks(verrou::open_store(replace_dir(o.store, o.dir)));
+    const auto keys = key_names(o.dir, o.keys);
+    const std::int64_t end_ns =
+        realtime_ns() + static_cast<std::int64_t>(o.seconds * 1e9);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < o.threads; ++t) {
+      threads.emplace_back([&, t] {
+        try {
+          worker_thread(o, keys, locks, log, end_ns,
+                        static_cast<unsigned>(index * 1000 + t) ^ static_cast<unsigned>(::getpid()));
+        } catch (const std::exception& e) {
+          log.add(std::string("fatal ") + e.what() + "\n");
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+  } catch (const std::exception& e) {
+    log.add(std::string("fatal ") + e.what() + "\n");
+  }
+  log.write(path);
+  return 0;
+}
+
+// Opens the store and asks it one question, in a child process so that the parent forks
+// its workers with no threads of its own. Returns "" when reachable, else why not.
+std::string probe(const Options& o) {
+  int fds[2];
+  if (::pipe(fds) != 0) return "pipe failed";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::string why;
+    try {
+      auto store = verrou::open_store(replace_dir(o.store, o.dir));
+      (void)store->exists(key_names(o.dir, 1)[0] + ":probe");
+    } catch (const std::exception& e) {
+      why = e.what();
+      if (why.empty()) why = "unknown error";
+    }
+    if (!why.empty() && ::write(fds[1], why.data(), why.size()) < 0) {
+      std::_Exit(3);
+    }
+    std::_Exit(0);
+  }
+  ::close(fds[1]);
+  std::string why;
+  char buffer[512];
+  for (ssize_t n; (n = ::read(fds[0], buffer, sizeof buffer)) > 0;) {
+    why.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (why.empty() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) why = "probe crashed";
+  return why;
+}
+
+// ---------------------------------------------------------------------------------------
+// The checker
+
+struct CheckResult {
+  long cycles = 0;
+  long expiries = 0;       // refused releases after the lease ran out
+  long ghost_releases = 0; // releases that failed with a storage error
+  long storage_errors = 0;
+  long timeouts = 0;
+  long after_last_error = 0;  // holds acquired after the last storage error
+  std::int64_t longest_failed_op = 0;
+  std::vector<std::string> violations;
+};
+
+std::string ms(std::int64_t ns) {
+  std::ostringstream out;
+  out.setf(std::ios::fixed);
+  out.precision(3);
+  out << static_cast<double>(ns) / 1e6 << " ms";
+  return out.str();
+}
+
+std::string describe(const Hold& h) {
+  std::ostringstream out;
+  out << "[key " << h.key << " owner " << h.owner.substr(0, 8) << " fence " << h.fence
+      << " acquired " << h.acquired_at << " released " << h.released_at << " lease end "
+      << (h.lease_end == kNever ? std::string("never") : std::to_string(h.lease_end))
+      << " release " << outcome_name(h.release) << " (" << h.process << ")]";
+  return out.str();
+}
+
+CheckResult check_logs(const Options& o, std::vector<std::string>& fatal) {
+  CheckResult r;
+  std::map<int, std::vector<Hold>> by_key;
+  std::int64_t last_error = 0;
+  std::map<std::string, int> per_kind;  // keep the report short: 10 of each kind
+  auto violation = [&](const std::string& text) {
+    if (++per_kind[text.substr(0, 8)] <= 10) r.violations.push_back(text);
+  };
+  for (const auto& entry : fs::directory_iterator(o.dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("log.", 0) != 0) continue;
+    std::ifstream in(entry.path());
+    for (std::string line; std::getline(in, line);) {
+      std::istringstream fields(line);
+      std::string kind;
+      fields >> kind;
+      if (kind == "hold") {
+        Hold h;
+        std::string rel;
+        std::string rel2;
+        fields >> h.key >> h.owner >> h.fence >> h.called_at >> h.acquired_at >> h.released_at >>
+            h.lease_end >> h.seen >> rel >> rel2;
+        if (!fields) {
+          violation("unreadable log line in " + name + ": " + line);
+          continue;
+        }
+        h.release = outcome_from(rel);
+        h.second_release = outcome_from(rel2);
+        h.process = name;
+        by_key[h.key].push_back(h);
+      } else if (kind == "op") {
+        OpRecord op;
+        std::string outcome;
+        fields >> op.name >> outcome >> op.started >> op.took;
+        std::getline(fields, op.message);
+        op.outcome = outcome_from(outcome);
+        if (op.took > std::chrono::nanoseconds(o.max_op).count()) {
+          violation("HANG: " + op.name + " took " + ms(op.took) + " (limit " +
+                    ms(std::chrono::nanoseconds(o.max_op).count()) + "):" + op.message);
+        }
+        if (op.outcome == Outcome::kNone) {
+          ++r.timeouts;
+        } else if (op.outcome == Outcome::kStorage) {
+          ++r.storage_errors;
+          last_error = std::max(last_error, op.started + op.took);
+          r.longest_failed_op = std::max(r.longest_failed_op, op.took);
+          if (!o.allow_faults) violation("storage error without injected faults: " + op.message);
+        } else {
+          violation("unexpected error from " + op.name + " (not LockStorageError):" + op.message);
+        }
+      } else if (kind == "fatal") {
+        fatal.push_back(name + ": " + line);
+      }
+    }
+  }
+  for (auto& [key, holds] : by_key) {
+    r.cycles += static_cast<long>(holds.size());
+    // Release accounting.
+    for (const auto& h : holds) {
+      if (h.called_at > last_error) ++r.after_last_error;
+      switch (h.release) {
+        case Outcome::kOk:
+          break;
+        case Outcome::kNotOwned:
+          if (h.released_at < h.lease_end) {
+            violation("LOST LOCK: release refused (LockNotOwnedError) while the lease was valid " +
+                      describe(h));
+          } else {
+            ++r.expiries;
+          }
+          break;
+        case Outcome::kStorage:
+          ++r.ghost_releases;
+          break;
+        default:
+          violation("release failed unexpectedly " + describe(h));
+      }
+      if (h.second_release == Outcome::kOk) violation("DOUBLE RELEASE: " + describe(h));
+      if (h.second_release == Outcome::kOther) {
+        violation("second release: unexpected error " + describe(h));
+      }
+    }
+    // Overlap while both leases were valid: sweep by acquisition time.
+    std::sort(holds.begin(), holds.end(),
+              [](const Hold& a, const Hold& b) { return a.acquired_at < b.acquired_at; });
+    const Hold* longest = nullptr;
+    std::int64_t longest_end = INT64_MIN;
+    for (const auto& h : holds) {
+      const std::int64_t end = std::min(h.released_at, h.lease_end);
+      if (end <= h.acquired_at) continue;  // the lease was gone before the hold began
+      if (longest != nullptr && h.acquired_at < longest_end) {
+        violation("OVERLAP on key " + std::to_string(key) + " for " +
+                  ms(longest_end - h.acquired_at) + ": " + describe(*longest) + " and " +
+                  describe(h));
+      }
+      if (end > longest_end) {
+        longest_end = end;
+        longest = &h;
+      }
+    }
+    // The counter only the lock protects, in fence order: each holder saw what the one
+    // before wrote, unless that one overran its lease.
+    std::sort(holds.begin(), holds.end(),
+              [](const Hold& a, const Hold& b) { return a.fence < b.fence; });
+    for (std::size_t i = 1; i < holds.size(); ++i) {
+      const Hold& a = holds[i - 1];
+      const Hold& b = holds[i];
+      if (a.fence == b.fence) violation("duplicate fence " + describe(a) + describe(b));
+      const bool clean = a.released_at < a.lease_end && b.released_at < b.lease_end;
+      if (clean && b.seen != a.seen + 1) {
+        violation("LOST UPDATE on key " + std::to_string(key) + ": holder saw counter " +
+                  std::to_string(b.seen) + " after the previous holder wrote " +
+                  std::to_string(a.seen + 1) + " " + describe(a) + " " + describe(b));
+      }
+    }
+  }
+  return r;
+}
+
+// After the workers: no key may stay held unless a release failed (it then expires).
+void check_keys_free(const Options& o, const CheckResult& r, std::vector<std::string>& problems) {
+  if (r.ghost_releases > 0 || !r.violations.empty()) return;
+  try {
+    auto store = verrou::open_store(replace_dir(o.store, o.dir));
+    for (const auto& key : key_names(o.dir, o.keys)) {
+      if (store->exists(key)) {
+        problems.push_back("LEFT HELD: " + key + " is held after every holder released it");
+      }
+      store->force_remove(key);
+    }
+  } catch (const std::exception& e) {
+    if (!o.allow_faults) problems.push_back(std::string("final check failed: ") + e.what());
+  }
+}
+
+int report(const Options& o, CheckResult r, const std::vector<std::string>& fatal) {
+  for (const auto& f : fatal) r.violations.push_back("worker failed: " + f);
+  if (r.cycles < o.min_cycles) {
+    r.violations.push_back("only " + std::to_string(r.cycles) + " lock cycles (at least " +
+                           std::to_string(o.min_cycles) + " expected)");
+  }
+  if (o.expect_recovery) {
+    if (r.storage_errors == 0) {
+      r.violations.push_back("the fault was not seen: no operation failed with LockStorageError");
+    }
+    if (r.after_last_error == 0) {
+      r.violations.push_back("no recovery: no lock acquired after the last storage error");
+    }
+  }
+  std::cout << "mutex_check " << verrou::redact_url(o.store) << ": " << r.cycles
+            << " lock cycles verified (" << o.processes << " processes x " << o.threads
+            << " threads, " << o.keys << " keys), " << r.expiries << " expiries, "
+            << r.ghost_releases << " failed releases, " << r.storage_errors
+            << " storage errors (longest " << ms(r.longest_failed_op) << "), " << r.timeouts
+            << " acquire timeouts, " << r.after_last_error << " cycles after the last error\n";
+  if (!r.violations.empty()) {
+    for (const auto& v : r.violations) std::cout << "VIOLATION: " << v << "\n";
+    std::cout << "mutex_check: FAILED (" << r.violations.size() << " problems)\n";
+    return kExitViolation;
+  }
+  std::cout << "mutex_check: passed\n";
+  return kExitOk;
+}
+
+int run(Options o) {
+  bool own_dir = false;
+  if (o.dir.empty()) {
+    char templ[] = "/tmp/verrou-stress.XXXXXX";
+    if (::mkdtemp(templ) == nullptr) throw std::runtime_error("mkdtemp failed");
+    o.dir = templ;
+    own_dir = true;
+  } else {
+    fs::create_directories(o.dir);
+  }
+  if (const std::string why = probe(o); !why.empty()) {
+    if (own_dir) fs::remove_all(o.dir);
+    std::cout << "mutex_check: store " << verrou::redact_url(o.store) << " unreachable: " << why
+              << "\n";
+    if (servers_required()) {
+      std::cout << "mutex_check: FAILED (VERROU_REQUIRE_SERVERS=1)\n";
+      return kExitViolation;
+    }
+    std::cout << "mutex_check: skipped (set VERROU_REQUIRE_SERVERS=1 to fail instead)\n";
+    return kExitSkip;
+  }
+  std::vector<pid_t> children;
+  for (int p = 0; p < o.processes; ++p) {
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+      std::cout.flush();
+      std::_Exit(worker_process(o, p));
+    }
+    children.push_back(pid);
+  }
+  std::vector<std::string> fatal;
+  for (pid_t pid : children) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      fatal.push_back("process " + std::to_string(pid) + " ended abnormally (status " +
+                      std::to_string(status) + ")");
+    }
+  }
+  CheckResult r = check_logs(o, fatal);
+  check_keys_free(o, r, r.violations);
+  const int code = report(o, r, fatal);
+  if (own_dir && code == kExitOk) fs::remove_all(o.dir);
+  if (code != kExitOk) std::cout << "mutex_check: logs kept in " << o.dir << "\n";
+  return code;
+}
+
+// ---------------------------------------------------------------------------------------
+// A holder frozen past its TTL.
+
+int pause_test(Options o) {
+  if (!o.ttl) usage("pause needs a TTL");
+  const Duration ttl = *o.ttl;
+  char templ[] = "/tmp/verrou-pause.XXXXXX";
+  if (::mkdtemp(templ) == nullptr) throw std::runtime_error("mkdtemp failed");
+  o.dir = templ;
+  const std::string url = replace_dir(o.store, o.dir);
+  if (const std::string why = probe(o); !why.empty()) {
+    std::cout << "pause: store unreachable: " << why << "\n";
+    fs::remove_all(o.dir);
+    return servers_required() ? kExitViolation : kExitSkip;
+  }
+  const std::string key = key_names(o.dir, 1)[0] + ":paused";
+  int to_child[2];
+  int from_child[2];
+  if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) throw std::runtime_error("pipe failed");
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(to_child[1]);
+    ::close(from_child[0]);
+    std::string result;
+    try {
+      verrou::LockFactory locks(verrou::open_store(url));
+      auto lock = locks.create_lock(key, ttl);
+      result = lock.acquire_immediately() ? "A" : "N";
+      if (::write(from_child[1], result.data(), 1) != 1) std::_Exit(3);
+      char go = 0;
+      if (::read(to_child[0], &go, 1) != 1) std::_Exit(3);
+      // Thawed: the lease is long gone and someone else holds the key.
+      auto attempt = [&](auto&& op) -> char {
+        try {
+          op();
+          return 'S';  // succeeded: wrong
+        } catch (const verrou::LockNotOwnedError&) {
+          return 'R';  // refused: right
+        } catch (const verrou::LockStorageError&) {
+          return 'E';
+        } catch (...) {
+          return 'X';
+        }
+      };
+      result = {attempt([&] { lock.extend(); }), attempt([&] { lock.release(); }),
+                attempt([&] { lock.extend(ttl); })};
+    } catch (const std::exception& e) {
+      result = std::string("F") + e.what();
+    }
+    if (::write(from_child[1], result.data(), result.size()) < 0) std::_Exit(3);
+    std::_Exit(0);
+  }
+  ::close(to_child[0]);
+  ::close(from_child[1]);
+  int failures = 0;
+  auto fail = [&](const std::string& what) {
+    std::cout << "pause: FAILED: " << what << "\n";
+    ++failures;
+  };
+  char first = 0;
+  if (::read(from_child[0], &first, 1) != 1 || first != 'A') {
+    fail("the holder could not take the lock");
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return kExitViolation;
+  }
+  ::kill(pid, SIGSTOP);
+  std::this_thread::sleep_for(ttl + std::chrono::milliseconds(600));
+  verrou::LockFactory locks(verrou::open_store(url));
+  auto taker = locks.create_lock(key, Duration(60000));
+  const bool taken =
+      taker.acquire({.retry = {.delay = Duration(50), .timeout = ttl * 4 + Duration(5000)}});
+  if (!taken) fail("the lock of the frozen holder did not expire");
+  ::kill(pid, SIGCONT);
+  const char go = 'G';
+  if (::write(to_child[1], &go, 1) != 1) fail("cannot wake the holder");
+  std::string result;
+  char buffer[512];
+  for (ssize_t n; (n = ::read(from_child[0], buffer, sizeof buffer)) > 0;) {
+    result.append(buffer, static_cast<std::size_t>(n));
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (result != "RRR") {
+    fail("the thawed holder's extend/release/extend(d) gave '" + result +
+         "' (R = LockNotOwnedError expected; S = succeeded, E = LockStorageError, F = failed)");
+  }
+  if (taken) {
+    try {
+      if (!taker.is_locked()) fail("the new holder's lock was deleted by the thawed holder");
+      taker.extend();  // still the owner
+      taker.release();
+      if (taker.is_locked()) fail("the key is still held after the new holder released it");
+    } catch (const std::exception& e) {
+      fail(std::string("the new holder lost its lock: ") + e.what());
+    }
+  }
+  fs::remove_all(o.dir);
+  std::cout << "pause " << verrou::redact_url(o.store) << ": holder frozen "
+            << ttl.count() + 600 << " ms past a " << ttl.count()
+            << " ms lease; release/extend refused; new holder intact: "
+            << (failures == 0 ? "passed" : "FAILED") << "\n";
+  return failures == 0 ? kExitOk : kExitViolation;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) usage("missing verb");
+  const std::string verb = argv[1];
+  try {
+    Options o = parse_options(argc, argv);
+    if (verb == "run") {
+      if (o.store.empty()) usage("run needs --store");
+      return run(o);
+    }
+    if (verb == "check") {
+      if (o.dir.empty()) usage("check needs --dir");
+      std::vector<std::string> fatal;
+      CheckResult r = check_logs(o, fatal);
+      return report(o, r, fatal);
+    }
+    if (verb == "pause") {
+      if (o.store.empty()) usage("pause needs --store");
+      if (o.ttl == Duration(10000)) o.ttl = Duration(1000);
+      return pause_test(o);
+    }
+    usage("unknown verb " + verb);
+  } catch (const std::exception& e) {
+    std::cerr << "verrou_mutex_check: " << e.what() << "\n";
+    return kExitUsage;
+  }
+}
