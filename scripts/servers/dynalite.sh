@@ -24,9 +24,10 @@ case "${1:-}" in
     if running; then echo "dynalite: already running on 127.0.0.1:$port"; exit 0; fi
     npm_dir="$("$here/dynamodb-npm/install.sh")"
     mkdir -p "$dir"
-    setsid nohup node "$npm_dir/node_modules/dynalite/cli.js" --host 127.0.0.1 --port "$port" \
+    # The child writes its own pid, then becomes the server: setsid may fork, so $! would not be it.
+    setsid nohup bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$pidfile" \
+      node "$npm_dir/node_modules/dynalite/cli.js" --host 127.0.0.1 --port "$port" \
       --createTableMs 0 --deleteTableMs 0 --updateTableMs 0 >"$dir/dynalite.log" 2>&1 </dev/null &
-    echo $! >"$pidfile"
     for _ in $(seq 1 100); do
       if running; then echo "dynalite: ready on 127.0.0.1:$port"; exit 0; fi
       sleep 0.1

