@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,10 +22,28 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// Database files of this process, removed (with their WAL files) when it exits.
+struct TempFiles {
+  std::mutex mutex;
+  std::vector<std::string> paths;
+  ~TempFiles() {
+    std::error_code ec;
+    for (const auto& p : paths) {
+      for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+        std::filesystem::remove(p + suffix, ec);
+      }
+    }
+  }
+};
+
 std::string temp_db(const std::string& name) {
+  static TempFiles files;
   auto dir = std::filesystem::temp_directory_path() / "verrou-sqlite-tests";
   std::filesystem::create_directories(dir);
-  return (dir / (name + "-" + verrou::conformance::unique_suffix() + ".db")).string();
+  auto path = (dir / (name + "-" + verrou::conformance::unique_suffix() + ".db")).string();
+  std::lock_guard lock(files.mutex);
+  files.paths.push_back(path);
+  return path;
 }
 
 // One file for the whole conformance run: every test uses its own keys.
