@@ -220,7 +220,8 @@ struct DynamoDbStore::Impl {
       } else {
         fail("DescribeTable", r);
       }
-      if (status == "ACTIVE") return;
+      // UPDATING (throughput or index changes) still serves reads and writes.
+      if (status == "ACTIVE" || status == "UPDATING") return;
       if (std::chrono::steady_clock::now() + pause > deadline) {
         throw LockStorageError("DynamoDB table '" + table + "' at " + endpoint +
                                " is not ACTIVE after " + format_duration(ready_timeout) +

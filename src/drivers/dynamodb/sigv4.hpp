@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // AWS Signature Version 4 request signing, for the DynamoDB driver.
 //
-// Our own implementation rather than libcurl's CURLOPT_AWS_SIGV4: libcurl reads the clock
-// itself, so its output cannot be checked against AWS's published signing examples, and this
-// one is (tests/integration/dynamodb/sigv4_test.cpp).
+// Our own implementation rather than libcurl's CURLOPT_AWS_SIGV4, so that exactly what is
+// signed is under our control and checked against AWS's published signing examples
+// (tests/integration/dynamodb/sigv4_test.cpp) whatever libcurl the system has: its SigV4
+// support has changed from release to release.
 #pragma once
 
 #include <chrono>
