@@ -31,7 +31,8 @@
 //    then expires with its TTL).
 //
 // `pause` checks that a holder frozen past its TTL (SIGSTOP … SIGCONT) finds release and
-// extend refused with LockNotOwnedError, and that the new holder's lock survives.
+// extend refused with LockNotOwnedError (also on a lock whose lease ran out untaken), and that
+// the new holder's lock survives.
 //
 // A `{dir}` in the URL is replaced by the run folder (for SQLite files).
 // Exit codes: 0 passed, 1 a violation, 2 usage or unexpected error, 77 store unreachable
@@ -689,7 +690,9 @@ int pause_test(Options o) {
     try {
       verrou::LockFactory locks(verrou::open_store(url));
       auto lock = locks.create_lock(key, ttl);
-      result = lock.acquire_immediately() ? "A" : "N";
+      // A second lock whose lease also runs out while frozen, but that nobody takes.
+      auto lone = locks.create_lock(key + ":untaken", ttl);
+      result = lock.acquire_immediately() && lone.acquire_immediately() ? "A" : "N";
       if (::write(from_child[1], result.data(), 1) != 1) std::_Exit(3);
       char go = 0;
       if (::read(to_child[0], &go, 1) != 1) std::_Exit(3);
@@ -707,7 +710,8 @@ int pause_test(Options o) {
         }
       };
       result = {attempt([&] { lock.extend(); }), attempt([&] { lock.release(); }),
-                attempt([&] { lock.extend(ttl); })};
+                attempt([&] { lock.extend(ttl); }), attempt([&] { lone.extend(); }),
+                attempt([&] { lone.release(); })};
     } catch (const std::exception& e) {
       result = std::string("F") + e.what();
     }
@@ -745,8 +749,9 @@ int pause_test(Options o) {
   }
   int status = 0;
   ::waitpid(pid, &status, 0);
-  if (result != "RRR") {
-    fail("the thawed holder's extend/release/extend(d) gave '" + result +
+  if (result != "RRRRR") {
+    fail("the thawed holder's extend/release/extend(d) on the taken lock, then extend/release "
+         "on the expired untaken one gave '" + result +
          "' (R = LockNotOwnedError expected; S = succeeded, E = LockStorageError, F = failed)");
   }
   if (taken) {
