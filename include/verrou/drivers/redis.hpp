@@ -85,9 +85,10 @@ struct RedisConnection {
   /// Longest wait for one operation's reply, redirections and cluster retries included;
   /// default 5 s.
   Duration command_timeout{5000};
-  /// Idle connections kept per server for reuse; more are opened when more threads need
-  /// them at once. Default 16; must be at least 1.
-  std::size_t pool_size = 16;
+  /// Most connections open at once per server, opened as threads need them and kept for
+  /// reuse; a thread finding all of them busy waits for one, up to `connect_timeout`.
+  /// Default 32; must be at least 1. (Waiters use one more, shared subscriber connection.)
+  std::size_t pool_size = 32;
 
   /// Parses a `redis://`, `rediss://`, `redis+unix://`, `redis+cluster://` or
   /// `rediss+cluster://` URL (see the file comment). Throws `InvalidArgumentError` for a

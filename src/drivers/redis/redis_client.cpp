@@ -529,26 +529,51 @@ std::vector<Reply> Connection::read_some(Deadline deadline, int wake_fd) {
 // ---------------------------------------------------------------------------------------
 // Pool
 
-std::unique_ptr<Connection> Pool::take() {
+Pool::Lease Pool::take() {
+  const Deadline deadline = Clock::now() + options_.connect_timeout;
+  std::unique_lock lock(mutex_);
   for (;;) {
-    std::unique_ptr<Connection> connection;
-    {
-      std::lock_guard lock(mutex_);
-      if (idle_.empty()) break;
-      connection = std::move(idle_.back());
+    while (!idle_.empty()) {
+      auto connection = std::move(idle_.back());
       idle_.pop_back();
+      lock.unlock();
+      if (connection->healthy()) return Lease(*this, std::move(connection));
+      connection.reset();  // closed by the server while idle: replace it
+      lock.lock();
+      open_--;
     }
-    if (connection->healthy()) return connection;
+    if (open_ < options_.pool_size) break;
+    if (returned_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
+        open_ >= options_.pool_size) {
+      throw IoError{"all " + std::to_string(options_.pool_size) +
+                    " connections of the pool stayed busy for the connect timeout "
+                    "(raise pool_size)"};
+    }
   }
-  auto connection = std::make_unique<Connection>(target_, options_, tls_);
-  connection->open(Clock::now() + options_.connect_timeout);
-  return connection;
+  open_++;
+  lock.unlock();
+  try {
+    auto connection = std::make_unique<Connection>(target_, options_, tls_);
+    connection->open(deadline);
+    return Lease(*this, std::move(connection));
+  } catch (...) {
+    lock.lock();
+    open_--;
+    returned_.notify_one();
+    throw;
+  }
 }
 
 void Pool::give_back(std::unique_ptr<Connection> connection) {
-  if (!connection || !connection->healthy()) return;
+  bool keep = !connection->broken();
+  if (!keep) connection.reset();
   std::lock_guard lock(mutex_);
-  if (idle_.size() < options_.pool_size) idle_.push_back(std::move(connection));
+  if (keep) {
+    idle_.push_back(std::move(connection));
+  } else {
+    open_--;
+  }
+  returned_.notify_one();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -683,7 +708,6 @@ void Client::refresh_slots(Deadline deadline) {
       auto connection = pool->take();
       reply = connection->run(std::vector<std::string>{"CLUSTER", "SLOTS"},
                               std::min(deadline, Clock::now() + options_.command_timeout));
-      pool->give_back(std::move(connection));
     } catch (const IoError& e) {
       last_error = e.message;
       last_label = candidate.label;
@@ -723,6 +747,18 @@ void Client::refresh_slots(Deadline deadline) {
   storage_failure(last_label, "CLUSTER SLOTS (reading the cluster's slot map)", last_error);
 }
 
+void Client::refresh_slots_soon(Deadline deadline) {
+  {
+    std::unique_lock refresh(refresh_mutex_, std::try_to_lock);
+    if (!refresh.owns_lock() || Clock::now() - last_refresh_ < std::chrono::seconds(1)) return;
+  }
+  try {
+    refresh_slots(deadline);
+  } catch (const LockStorageError&) {
+    // The patched entry serves meanwhile; the next MOVED tries again.
+  }
+}
+
 std::shared_ptr<Pool> Client::route(std::uint16_t slot, Deadline deadline) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     {
@@ -740,12 +776,9 @@ Reply Client::run(std::string_view key, const std::vector<std::string>& command,
   // Redirections and cluster retries stop here; each reply gets the command timeout.
   Deadline deadline = Clock::now() + options_.command_timeout + options_.connect_timeout;
   if (!options_.cluster) {
-    std::unique_ptr<Connection> connection;
     try {
-      connection = standalone_->take();
-      Reply reply = connection->run(command, Clock::now() + options_.command_timeout);
-      standalone_->give_back(std::move(connection));
-      return reply;
+      auto connection = standalone_->take();
+      return connection->run(command, Clock::now() + options_.command_timeout);
     } catch (const IoError& e) {
       storage_failure(standalone_->target().label, operation, e.message);
     }
@@ -759,9 +792,9 @@ Reply Client::run(std::string_view key, const std::vector<std::string>& command,
       storage_failure(pool->target().label, operation,
                       "gave up within the command timeout: " + last_problem);
     }
-    std::unique_ptr<Connection> connection;
+    std::optional<Pool::Lease> connection;
     try {
-      connection = pool->take();
+      connection.emplace(pool->take());
     } catch (const IoError& e) {
       // Nothing was sent: safe to look for the slot's new master (failover) and try again.
       last_problem = e.message;
@@ -779,13 +812,13 @@ Reply Client::run(std::string_view key, const std::vector<std::string>& command,
     try {
       Deadline reply_deadline = Clock::now() + options_.command_timeout;
       if (asking) {
-        auto replies = connection->run(std::vector<std::vector<std::string>>{{"ASKING"}, command},
-                                       reply_deadline);
+        auto replies = (*connection)->run(
+            std::vector<std::vector<std::string>>{{"ASKING"}, command}, reply_deadline);
         reply = std::move(replies[1]);
       } else {
-        reply = connection->run(command, reply_deadline);
+        reply = (*connection)->run(command, reply_deadline);
       }
-      pool->give_back(std::move(connection));
+      connection.reset();
     } catch (const IoError& e) {
       // The command may or may not have run, so it is not retried.
       storage_failure(pool->target().label, operation, e.message);
@@ -810,6 +843,7 @@ Reply Client::run(std::string_view key, const std::vector<std::string>& command,
       }
       pool = target_pool;
       asking = false;
+      refresh_slots_soon(deadline);
       continue;
     }
     if (reply.error_starts_with("TRYAGAIN") || reply.error_starts_with("CLUSTERDOWN")) {
@@ -847,7 +881,6 @@ std::vector<Reply> Client::run_everywhere(const std::vector<std::string>& comman
     try {
       auto connection = pool->take();
       replies.push_back(connection->run(command, Clock::now() + options_.command_timeout));
-      pool->give_back(std::move(connection));
     } catch (const IoError& e) {
       storage_failure(pool->target().label, operation, e.message);
     }

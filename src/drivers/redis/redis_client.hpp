@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -101,6 +102,7 @@ class Connection {
   // False once an I/O error happened, or when the server has closed the connection while
   // it sat idle (checked without blocking).
   bool healthy();
+  [[nodiscard]] bool broken() const { return broken_; }
   [[nodiscard]] const Target& target() const { return target_; }
   [[nodiscard]] int fd() const { return fd_; }
 
@@ -124,25 +126,48 @@ class Connection {
   bool broken_ = false;
 };
 
-// Idle connections to one server, shared by threads. Thread safety: all members.
+// The connections to one server, shared by threads: at most `pool_size` open at once; a
+// thread finding them all busy waits for one (up to the connect timeout).
+// Thread safety: all members.
 class Pool {
  public:
+  // A connection on loan; goes back to the pool (or is closed, if it failed) when destroyed.
+  class Lease {
+   public:
+    Lease(Pool& pool, std::unique_ptr<Connection> connection)
+        : pool_(&pool), connection_(std::move(connection)) {}
+    Lease(Lease&& other) noexcept = default;
+    Lease& operator=(Lease&&) = delete;
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease() {
+      if (connection_) pool_->give_back(std::move(connection_));
+    }
+    Connection* operator->() const { return connection_.get(); }
+
+   private:
+    Pool* pool_;
+    std::unique_ptr<Connection> connection_;
+  };
+
   Pool(Target target, const RedisConnection& options, const TlsContext* tls)
       : target_(std::move(target)), options_(options), tls_(tls) {}
 
   // A healthy idle connection, or a new one (opened within the connect timeout).
   // Throws IoError.
-  std::unique_ptr<Connection> take();
-  // Returns a connection after use; broken ones are dropped.
-  void give_back(std::unique_ptr<Connection> connection);
+  Lease take();
   [[nodiscard]] const Target& target() const { return target_; }
 
  private:
+  void give_back(std::unique_ptr<Connection> connection);
+
   Target target_;
   const RedisConnection& options_;
   const TlsContext* tls_;
   std::mutex mutex_;
+  std::condition_variable returned_;
   std::vector<std::unique_ptr<Connection>> idle_;
+  std::size_t open_ = 0;  // idle + on loan + being opened
 };
 
 // The hash slot of a key (CRC16/XMODEM of the key or of its {hash tag}, mod 16384).
@@ -179,6 +204,9 @@ class Client {
   std::shared_ptr<Pool> pool_for(const Target& target);
   std::shared_ptr<Pool> route(std::uint16_t slot, Deadline deadline);
   void refresh_slots(Deadline deadline);
+  // Re-reads the slot map after a MOVED when it is more than a second old, unless another
+  // thread is already at it.
+  void refresh_slots_soon(Deadline deadline);
   Target target_from(const std::string& host, std::uint16_t port) const;
 
   RedisConnection options_;

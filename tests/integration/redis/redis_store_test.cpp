@@ -315,6 +315,28 @@ TEST_F(RedisStoreTest, ManyWaitersOnManyKeysShareOneSubscriber) {
   EXPECT_LT(SteadyClock::now() - start, 20s);
 }
 
+TEST_F(RedisStoreTest, ASmallPoolIsSharedByManyThreads) {
+  auto c = RedisConnection::from_url(standalone_url());
+  c.pool_size = 2;
+  auto store = std::make_shared<RedisStore>(RedisStoreOptions{.connection = c, .key_prefix = ""});
+  LockFactory factory(store);
+  std::atomic<int> cycles{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 12; ++t) {
+    threads.emplace_back([&, t] {
+      auto lock = factory.create_lock(key("pool" + std::to_string(t)), 10s);
+      for (int i = 0; i < 50; ++i) {
+        if (lock.acquire_immediately()) {
+          lock.release();
+          cycles++;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(cycles.load(), 12 * 50);
+}
+
 // --- TLS and ACL ----------------------------------------------------------------------------
 
 class RedisTlsTest : public ::testing::Test {
