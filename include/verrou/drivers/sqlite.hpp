@@ -49,9 +49,10 @@ struct SqliteStoreOptions {
   /// write lock before failing with `LockStorageError`. Default 5 s.
   Duration busy_timeout{5000};
   /// An open connection the application owns, to use instead of opening `path`: the store
-  /// neither configures nor closes it, uses it for one statement at a time, and the
+  /// neither configures nor closes it and uses it for one statement at a time; the
   /// application must not use it from other threads unless it was opened in serialized
-  /// mode. nullptr (the default): the store opens its own connections.
+  /// mode, and must keep it open until the store is destroyed (the store keeps prepared
+  /// statements on it). nullptr (the default): the store opens its own connections.
   ::sqlite3* connection = nullptr;
 };
 

@@ -28,6 +28,7 @@ class PrivateServer {
     run("stop");
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
+    std::filesystem::remove(dir_ + ".log", ec);
   }
 
   bool start() { return run("start"); }
