@@ -122,14 +122,19 @@ async function openDynamo(url) {
     maxAttempts: 3,
   })
   const store = dynamodbStore({ connection: client, table: { name: table } }).factory()
-  await store.exists('verrou-interop:warm-up')
-  // Verrou's driver does not wait for a new table to become ACTIVE (dynalite makes it at once
-  // with --createTableMs 0, DynamoDB Local nearly so); wait here so tests start on a ready table.
-  for (let i = 0; i < 100; i++) {
-    const d = await client.send(new sdk.DescribeTableCommand({ TableName: table }))
-    if (d.Table.TableStatus === 'ACTIVE') break
-    await new Promise((r) => setTimeout(r, 100))
+  // Verrou's driver sends CreateTable from its constructor but does not wait for the table to
+  // become ACTIVE (its first GetItem can then fail with ResourceNotFoundException): wait here.
+  for (let i = 0; ; i++) {
+    if (i >= 400) throw new Error(`DynamoDB table "${table}" did not become ACTIVE in 20 s`)
+    try {
+      const d = await client.send(new sdk.DescribeTableCommand({ TableName: table }))
+      if (d.Table.TableStatus === 'ACTIVE') break
+    } catch (e) {
+      if (!(e instanceof sdk.ResourceNotFoundException)) throw e
+    }
+    await new Promise((r) => setTimeout(r, 50))
   }
+  await store.exists('verrou-interop:warm-up')
   return {
     store,
     raw: {
