@@ -94,10 +94,12 @@ async function openRedis(url) {
     store,
     raw: {
       async get(key) {
+        // Verrou's Redis data is the owner token at the key, with a PX lease (-1: none). The
+        // clock is read before asking, so `expiration` is never later than the real expiry.
+        const before = Date.now()
         const [owner, pttl] = await Promise.all([redis.get(key), redis.pttl(key)])
         if (owner === null) return null
-        // Verrou's Redis data is the owner token at the key, with a PX lease (-1: none).
-        return { owner, expiration: pttl < 0 ? null : Date.now() + pttl, pttl }
+        return { owner, expiration: pttl < 0 ? null : before + pttl, pttl }
       },
       async put(key, owner, expiration) {
         if (expiration === null) await redis.set(key, owner)
