@@ -633,8 +633,12 @@ std::string RedisConnection::describe() const {
   for (std::size_t i = 0; i < endpoints.size(); ++i) {
     if (i > 0) text += ",";
     const auto& e = endpoints[i];
-    text += e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host;
-    text += ":" + std::to_string(e.port);
+    bool ipv6 = e.host.find(':') != std::string::npos;
+    if (ipv6) text += '[';
+    text += e.host;
+    if (ipv6) text += ']';
+    text += ':';
+    text += std::to_string(e.port);
   }
   return text;
 }

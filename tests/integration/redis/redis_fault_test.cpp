@@ -169,9 +169,10 @@ TEST_F(RedisFaultTest, ThreadsCarryOnAfterARestartMidRun) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
+      const std::string key = t % 2 == 0 ? "k0" : "k1";
       while (!stop) {
         try {
-          auto lock = factory.create_lock("k" + std::to_string(t % 2), 10s);
+          auto lock = factory.create_lock(key, 10s);
           if (lock.acquire({.retry = {.delay = 5ms, .timeout = 2s}})) {
             lock.release();
             if (restarted) after_restart++;
