@@ -521,6 +521,35 @@ TEST_P(DynamoDbServer, ExpiryIsComparedAsANumber) {
   (void)client->call("DeleteTable", {{"TableName", table}});
 }
 
+TEST_P(DynamoDbServer, ARetriedSaveRecognisesItsOwnWriteAndNothingElse) {
+  // Capture the PutItem a save sends, then replay it on the real server as a retry after a
+  // lost answer would: the replay succeeds while the item is its own write, and never
+  // overwrites a lock written since by anyone else.
+  FakeDynamoDb fake({{200, "{}"}});
+  DynamoDbStore capturing(fake_options(fake));
+  ASSERT_TRUE(capturing.save("k", "owner-a", 30s));
+  json put = json::parse(fake.requests().at(0).body);
+  const std::string table = unique_table("retry");
+  put["TableName"] = table;
+
+  DynamoDbStore store(options(table));
+  auto client = raw_client();
+  const auto first = client->call("PutItem", put);
+  ASSERT_TRUE(first.ok()) << first.error_type << ": " << first.message;
+  const auto replay = client->call("PutItem", put);
+  EXPECT_TRUE(replay.ok()) << "a retry of the same save must see its own write: "
+                           << replay.error_type;
+  EXPECT_FALSE(store.save("k", "owner-b", 30s));
+  store.remove("k", "owner-a");
+  ASSERT_TRUE(store.save("k", "owner-b", 30s));
+  const auto late = client->call("PutItem", put);
+  EXPECT_EQ(late.error_type, "ConditionalCheckFailedException")
+      << "a stale retry overwrote another owner's lock";
+  EXPECT_THROW(store.remove("k", "owner-a"), LockNotOwnedError);
+  EXPECT_NO_THROW(store.remove("k", "owner-b"));
+  (void)client->call("DeleteTable", {{"TableName", table}});
+}
+
 TEST_P(DynamoDbServer, KeysThatAreNotUtf8AreRefused) {
   DynamoDbStore store(options_for(server_));
   EXPECT_THROW((void)store.save(std::string("k\xff\xfe", 3), "o", 10s), InvalidArgumentError);
