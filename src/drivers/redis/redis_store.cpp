@@ -158,6 +158,13 @@ class Subscriber {
 
   explicit Subscriber(Client& client) : client_(client) {}
 
+  // Whether `name` is subscribed now (someone waited on it lately): the key is contended.
+  bool subscribed(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    auto it = channels_.find(name);
+    return it != channels_.end() && it->second->subscribed;
+  }
+
   ~Subscriber() {
     {
       std::lock_guard lock(mutex_);
@@ -454,15 +461,20 @@ std::optional<std::chrono::system_clock::time_point> RedisStore::save_waiting(
     std::chrono::steady_clock::time_point /*waiting_since*/) {
   std::string full = impl_->full_key(key);
   validate_ttl(ttl);
-  // Most locks are free: one SET, no subscription.
-  auto written_at = std::chrono::system_clock::now();
-  if (impl_->set_nx(full, owner, ttl)) return written_at;
-  if (Clock::now() >= until) return std::nullopt;
+  const std::string channel = Impl::channel_of(full);
+  std::chrono::system_clock::time_point written_at;
+  // Most locks are free: one SET, no subscription. A key someone waited on lately is still
+  // subscribed, and likely taken: skip straight to the attempt that also reads the lease.
+  if (!impl_->subscriber.subscribed(channel)) {
+    written_at = std::chrono::system_clock::now();
+    if (impl_->set_nx(full, owner, ttl)) return written_at;
+    if (Clock::now() >= until) return std::nullopt;
+  }
 
   // Subscribed before the next attempt, so a release between that attempt and the wait
   // is not missed. If subscribing takes too long, the waiter still wakes at its deadline or
   // when the holder's lease ends.
-  Subscriber::Watch watch(impl_->subscriber, Impl::channel_of(full));
+  Subscriber::Watch watch(impl_->subscriber, channel);
   watch.wait_subscribed(std::min(until, Clock::now() + impl_->options.connection.command_timeout));
   const std::string ttl_text = ttl ? std::to_string(ttl->count()) : std::string();
   for (;;) {

@@ -91,6 +91,9 @@ TEST(RedisUrl, ParsesEveryScheme) {
   EXPECT_EQ(u.unix_socket, "/run/redis/redis.sock");
   EXPECT_EQ(u.database, 2);
   EXPECT_EQ(u.describe(), "unix:/run/redis/redis.sock");
+  auto up = RedisConnection::from_url("redis+unix://:pw@/tmp/r.sock");
+  EXPECT_EQ(up.unix_socket, "/tmp/r.sock");
+  EXPECT_EQ(up.password, "pw");
 
   auto k = RedisConnection::from_url("redis+cluster://10.0.0.1:7000,10.0.0.2,[::1]:7002");
   EXPECT_TRUE(k.cluster);
