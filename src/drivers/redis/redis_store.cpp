@@ -280,14 +280,16 @@ class Subscriber {
   void loop() {
     std::unique_ptr<Connection> connection;
     std::size_t attempt = 0;
+    Clock::time_point connected_at;
     while (!stopping()) {
       if (!connection) {
         try {
           auto target = client_.subscriber_target(attempt);
           connection = std::make_unique<Connection>(target, client_.options(), client_.tls());
           connection->open(Clock::now() + client_.options().connect_timeout);
+          connected_at = Clock::now();
           attempt = 0;
-        } catch (const detail::redis::IoError&) {
+        } catch (...) {
           // Waiters fall back to their own deadlines meanwhile; try again shortly.
           connection.reset();
           attempt++;
@@ -305,9 +307,16 @@ class Subscriber {
         auto replies = connection->read_some(Clock::now() + std::chrono::milliseconds(250), wake_fd_);
         drain_wake();
         for (const auto& reply : replies) handle(reply);
-      } catch (const detail::redis::IoError&) {
+      } catch (...) {
+        // Lost connection (or anything else): start over; waiters retry meanwhile. A server
+        // that drops connections at once (maxclients) is not hammered in a tight loop.
         connection.reset();
         on_disconnect();
+        if (Clock::now() - connected_at < std::chrono::seconds(1)) {
+          pollfd p{wake_fd_, POLLIN, 0};
+          ::poll(&p, 1, 100);
+          drain_wake();
+        }
       }
     }
     connection.reset();
