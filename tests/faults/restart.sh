@@ -155,13 +155,20 @@ log "checker on $url for ${seconds}s"
 "$checker" run --store "$url" --processes 2 --threads 2 --keys 4 --seconds "$seconds" \
   --ttl 3s --acquire-timeout 3s --max-op 12s --expect-recovery --dir "$work/check" &
 checker_pid=$!
-sleep 3
-log "stopping the server"
-stop
-sleep 3
-log "starting the server again"
-start || { kill "$checker_pid" 2>/dev/null; wait "$checker_pid" || true; exit 1; }
-log "server back; waiting for the checker"
+# One stop/start cycle every 6 s while at least 4 s of the run would remain after it, so a
+# 10-second run sees one outage and a longer one many.
+end=$((SECONDS + seconds))
+outages=0
+while ((SECONDS + 10 <= end)); do
+  sleep 3
+  log "stopping the server"
+  stop
+  sleep 3
+  log "starting the server again"
+  start || { kill "$checker_pid" 2>/dev/null; wait "$checker_pid" || true; exit 1; }
+  outages=$((outages + 1))
+done
+log "$outages outage(s) done; waiting for the checker"
 status=0
 wait "$checker_pid" || status=$?
 log "checker exit status $status"
