@@ -41,7 +41,7 @@ namespace verrou {
 /// A Redis server address: host name or IP literal (IPv6 without brackets) and TCP port.
 /// Thread safety: plain data.
 struct RedisEndpoint {
-  std::string host;          ///< host name or IP address
+  std::string host{};          ///< host name or IP address
   std::uint16_t port = 6379;  ///< TCP port
 };
 
@@ -55,27 +55,27 @@ struct RedisEndpoint {
 struct RedisConnection {
   /// The server, or for a cluster the seed nodes (any reachable one gives the slot map).
   /// Ignored when `unix_socket` is set.
-  std::vector<RedisEndpoint> endpoints;
+  std::vector<RedisEndpoint> endpoints{};
   /// Path of a Unix domain socket to use instead of TCP; empty for TCP.
-  std::string unix_socket;
+  std::string unix_socket{};
   /// True for Redis Cluster: keys are routed to the node owning their hash slot.
   bool cluster = false;
   /// ACL user name (Redis 6+); empty: `AUTH password` (or no AUTH without a password).
-  std::string username;
+  std::string username{};
   /// Password for `AUTH`; empty: no authentication.
-  std::string password;
+  std::string password{};
   /// Logical database selected with `SELECT`; must be 0 in cluster mode.
   int database = 0;
 
   /// Speak TLS (the `rediss://` schemes).
   bool tls = false;
   /// PEM file of the certificate authorities to trust; empty: the system's default store.
-  std::string tls_ca_file;
+  std::string tls_ca_file{};
   /// Name the server certificate must carry (and sent as SNI); empty: the endpoint's host.
-  std::string tls_server_name;
+  std::string tls_server_name{};
   /// PEM client certificate and key, for servers that require client certificates.
-  std::string tls_cert_file;
-  std::string tls_key_file;  ///< see `tls_cert_file`
+  std::string tls_cert_file{};
+  std::string tls_key_file{};  ///< see `tls_cert_file`
   /// Accept any server certificate. Only for tests: it lets anyone on the path read and
   /// change the traffic, including the password.
   bool tls_insecure_skip_verify = false;
@@ -103,9 +103,9 @@ struct RedisConnection {
 /// Options of the Redis store.
 /// Thread safety: plain data.
 struct RedisStoreOptions {
-  RedisConnection connection;  ///< required: where Redis is
+  RedisConnection connection{};  ///< required: where Redis is
   /// Prepended to every key; empty by default, so keys are the ones `@verrou/core` uses.
-  std::string key_prefix;
+  std::string key_prefix{};
 };
 
 /// The Redis store. Connects lazily and reconnects by itself: a store made while Redis is

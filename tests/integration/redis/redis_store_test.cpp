@@ -3,6 +3,7 @@
 // unexpected values, TLS verification and ACL errors.
 #include <gtest/gtest.h>
 #include <verrou/lock_factory.hpp>
+#include <verrou/manager.hpp>
 #include <verrou/open_store.hpp>
 #include <verrou/testing/conformance.hpp>
 
@@ -153,6 +154,19 @@ TEST(RedisSlots, HashSlotsFollowTheClusterSpecification) {
   EXPECT_NE(key_slot("foo{}{bar}"), key_slot("bar"));  // empty tag: the whole key is hashed
   EXPECT_EQ(key_slot("foo{{bar}}zap"), key_slot("{bar"));
   EXPECT_EQ(key_slot("foo{bar}{zap}"), key_slot("bar"));
+}
+
+TEST_F(RedisStoreTest, TheDesignExampleWorksAsWritten) {
+  // As in DESIGN.md and the header, compiled with the project's warnings as errors.
+  Verrou locks({
+      .default_store = "redis",
+      .stores = {{"redis", redis_store({.connection = RedisConnection::from_url(standalone_url())})}},
+  });
+  auto lock = locks.create_lock(key("design"), 10s);
+  ASSERT_TRUE(lock.acquire({.retry = {.timeout = 2s}}));
+  EXPECT_TRUE(lock.is_locked());
+  lock.release();
+  EXPECT_FALSE(lock.is_locked());
 }
 
 // --- Data compatible with Verrou ------------------------------------------------------------
@@ -321,7 +335,7 @@ TEST_F(RedisStoreTest, ManyWaitersOnManyKeysShareOneSubscriber) {
 TEST_F(RedisStoreTest, ASmallPoolIsSharedByManyThreads) {
   auto c = RedisConnection::from_url(standalone_url());
   c.pool_size = 2;
-  auto store = std::make_shared<RedisStore>(RedisStoreOptions{.connection = c, .key_prefix = ""});
+  auto store = std::make_shared<RedisStore>(RedisStoreOptions{.connection = c});
   LockFactory factory(store);
   std::atomic<int> cycles{0};
   std::vector<std::thread> threads;
