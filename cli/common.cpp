@@ -12,7 +12,6 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
-#include <iterator>
 #include <sstream>
 #include <system_error>
 
@@ -227,7 +226,19 @@ std::optional<Duration> parse_ttl_option(std::string_view option, std::string_vi
 SerializedLock read_lock(std::string_view value) {
   std::string text;
   if (value == "-") {
-    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    // Plain read(2): a serialized lock is small, and anything past 1 MiB is not one.
+    char buffer[4096];
+    for (;;) {
+      const ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        const int err = errno;
+        throw CliError(kExitDataError,
+                       std::string("--lock -: cannot read standard input: ") + std::strerror(err));
+      }
+      if (n == 0 || text.size() > (1U << 20U)) break;
+      text.append(buffer, static_cast<std::size_t>(n));
+    }
     if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
       throw CliError(kExitDataError,
                      "--lock -: standard input is empty; pipe in the JSON that "
