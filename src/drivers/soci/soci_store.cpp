@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -419,7 +420,12 @@ struct SociAdapter::Impl {
   std::string server;  // for messages
   std::vector<std::string> secrets;
   std::unique_ptr<detail::ConnectionPool<soci::session>> own_pool;
-  std::timed_mutex session_mutex;  // around options.session
+  bool in_memory = false;  // an in-memory SQLite database
+  // Who may use options.session: a flag under a mutex, so a caller can wait with a timeout
+  // (std::timed_mutex would do, but its clocked lock is invisible to ThreadSanitizer).
+  std::mutex session_mutex;
+  std::condition_variable session_free;
+  bool session_busy = false;
   std::string table = "verrou";
 
   std::mutex sql_mutex;
@@ -468,9 +474,20 @@ struct SociAdapter::Impl {
     std::unique_ptr<soci::session> session;
     try {
       session = std::make_unique<soci::session>(options.backend, cs);
-      if (options.backend == "sqlite3" && !has_key(pairs, "timeout")) {
+      if (options.backend == "sqlite3") {
         // Writers queue on SQLite's lock for up to 5 s instead of failing at once.
-        *session << "PRAGMA busy_timeout = 5000";
+        if (!has_key(pairs, "timeout")) *session << "PRAGMA busy_timeout = 5000";
+        if (!in_memory) {
+          // As the native SQLite store does: WAL, so readers never block the writer and a
+          // commit is one append. A file another process holds busy while switching stays as
+          // it is: locks are correct either way, only slower under contention.
+          try {
+            std::string mode;
+            *session << "PRAGMA journal_mode = WAL", soci::into(mode);
+          } catch (const std::exception&) {
+          }
+          *session << "PRAGMA synchronous = NORMAL";
+        }
       }
     } catch (const std::exception& e) {
       fail("connect", e.what());
@@ -510,7 +527,7 @@ struct SociAdapter::Impl {
       try {
         return with_session_once(operation, f);
       } catch (const Busy& b) {
-        if (steady::now() >= deadline) fail(operation, b.cause + " (for 10 s)");
+        if (steady::now() >= deadline) fail(operation, "still, after 10 s of retries: " + b.cause);
         const int ceiling = std::min(20, 2 + attempt);
         std::this_thread::sleep_for(std::chrono::milliseconds(
             1 + static_cast<int>(jitter() % static_cast<unsigned>(ceiling))));
@@ -559,12 +576,25 @@ struct SociAdapter::Impl {
         fail(operation, cause);
       }
     }
-    std::unique_lock lock(session_mutex, std::defer_lock);
-    if (!lock.try_lock_for(wait_ms)) {
-      throw LockStorageError("SOCI " + server + ": " + std::string(operation) +
-                             " failed: the application's session stayed busy for " +
-                             std::to_string(wait_ms.count()) + " ms");
+    {
+      std::unique_lock lock(session_mutex);
+      if (!session_free.wait_for(lock, wait_ms, [&] { return !session_busy; })) {
+        throw LockStorageError("SOCI " + server + ": " + std::string(operation) +
+                               " failed: the application's session stayed busy for " +
+                               std::to_string(wait_ms.count()) + " ms");
+      }
+      session_busy = true;
     }
+    struct Release {
+      Impl* impl;
+      ~Release() {
+        {
+          std::lock_guard lock(impl->session_mutex);
+          impl->session_busy = false;
+        }
+        impl->session_free.notify_one();
+      }
+    } release{this};
     try {
       return f(*options.session);
     } catch (const Error&) {
@@ -702,6 +732,7 @@ SociAdapter::SociAdapter(SociStoreOptions options) : impl_(std::make_unique<Impl
                          (options.connection_string.find(":memory:") != std::string::npos ||
                           options.connection_string.find("mode=memory") != std::string::npos);
   impl.options = std::move(options);
+  impl.in_memory = in_memory;
   if (!impl.options.connection_string.empty()) {
     Impl* self = impl_.get();
     // Each in-memory SQLite connection is a database of its own: keep just one.
