@@ -16,6 +16,7 @@ server_packages=(
   redis-server redis-tools postgresql mariadb-server mariadb-client
   sqlite3 openssl procps psmisc curl
   odbc-postgresql
+  gnuplot-nox
 )
 
 packages=("${build_packages[@]}")
