@@ -17,6 +17,7 @@
 #include <soci/odbc/soci-odbc.h>
 #endif
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -25,13 +26,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
-#include <memory>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
-#include <thread>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -109,8 +111,22 @@ bool has_key(const std::vector<std::pair<std::string, std::string>>& pairs, std:
   return false;
 }
 
+// A connection string in URI form (libpq takes postgresql://user:pass@host:port/db).
+std::optional<detail::Url> as_uri(const std::string& cs) {
+  if (cs.find("://") == std::string::npos) return std::nullopt;
+  try {
+    return detail::parse_url(cs);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 // "postgresql 127.0.0.1:5432", "sqlite3 /var/lib/app.db", "odbc dsn=locks".
 std::string describe_server(const std::string& backend, const std::string& cs) {
+  if (auto uri = as_uri(cs); uri && !uri->hosts.empty()) {
+    const auto& h = uri->hosts[0];
+    return backend + " " + h.host + (h.port ? ":" + std::to_string(*h.port) : std::string());
+  }
   const auto pairs = connection_pairs(cs);
   if (backend == "sqlite3") {
     std::string db = pair_value(pairs, {"db", "dbname"});
@@ -129,6 +145,9 @@ std::string describe_server(const std::string& backend, const std::string& cs) {
 // Values that must never appear in messages.
 std::vector<std::string> secrets_of(const std::string& cs) {
   std::vector<std::string> out;
+  if (auto uri = as_uri(cs); uri && uri->password && !uri->password->empty()) {
+    out.push_back(*uri->password);
+  }
   for (const auto& [k, v] : connection_pairs(cs)) {
     if ((k == "password" || k == "pwd" || k == "pass") && !v.empty()) out.push_back(v);
   }
@@ -463,8 +482,12 @@ struct SociAdapter::Impl {
     std::string cs = options.connection_string;
     const auto pairs = connection_pairs(cs);
     // Never wait forever on a server that does not answer.
-    if (options.backend == "postgresql" && !has_key(pairs, "connect_timeout")) {
-      cs += " connect_timeout=5";
+    if (options.backend == "postgresql" && cs.find("connect_timeout") == std::string::npos) {
+      if (cs.find("://") != std::string::npos) {
+        cs += (cs.find('?') == std::string::npos ? "?" : "&") + std::string("connect_timeout=5");
+      } else {
+        cs += " connect_timeout=5";
+      }
     } else if (options.backend == "mysql") {
       if (!has_key(pairs, "connect_timeout")) cs += " connect_timeout=5";
       if (!has_key(pairs, "read_timeout")) cs += " read_timeout=10";

@@ -366,6 +366,29 @@ TEST(SociPostgres, SharesLocksWithTheNativeStoreAndWakesItsWaiters) {
 }
 #endif
 
+// libpq also takes a URI as its connection string; the store keeps it working (its default
+// connect timeout goes into the URI's query) and never shows its password.
+TEST(SociPostgres, AcceptsLibpqUriConnectionStrings) {
+  REQUIRE_AVAILABLE(socitest::postgres_url(), "PostgreSQL");
+  const auto s = socitest::postgres();
+  const auto uri = "postgresql://" + s.user + ":" + s.password + "@" + s.host + ":" +
+                   std::to_string(s.port) + "/" + s.db;
+  auto store = verrou::make_soci_store({.backend = "postgresql", .connection_string = uri});
+  const auto key = "verrou-soci-uri:" + verrou::conformance::unique_suffix();
+  ASSERT_TRUE(store->save(key, "me", 10s));
+  store->remove(key, "me");
+  EXPECT_EQ(adapter_of(*store).server(), "postgresql " + s.host + ":" + std::to_string(s.port));
+  try {
+    verrou::make_soci_store({.backend = "postgresql",
+                             .connection_string = "postgresql://" + s.user +
+                                                  ":Wr0ngUriSecret@" + s.host + ":" +
+                                                  std::to_string(s.port) + "/" + s.db});
+    FAIL() << "a wrong password was accepted";
+  } catch (const verrou::LockStorageError& e) {
+    EXPECT_EQ(std::string(e.what()).find("Wr0ngUriSecret"), std::string::npos) << e.what();
+  }
+}
+
 #if defined(VERROU_HAS_MYSQL)
 TEST(SociMysql, SharesLocksWithTheNativeStore) {
   REQUIRE_AVAILABLE(socitest::mysql_url(), "MySQL/MariaDB");
