@@ -268,7 +268,7 @@ TEST(Secrets, AwsSecretKeyStaysOutOfErrorsAndLogs) {
 // A store that works, reached with a real password: the records of a whole lock cycle, and
 // of a release that fails after a callback threw (logged at warn with the error), must not
 // contain it. The TLS Redis of the tests has an ACL user with a generated password.
-TEST(Secrets, WorkingStoreLogsNoPassword) {
+std::string tls_redis_url() {
   std::string url;
   if (const char* env = std::getenv("VERROU_REDIS_TLS_URL"); env != nullptr && *env != '\0') {
     url = env;
@@ -278,6 +278,11 @@ TEST(Secrets, WorkingStoreLogsNoPassword) {
                        "/redis-tls/url");
     std::getline(file, url);
   }
+  return url;
+}
+
+TEST(Secrets, WorkingStoreLogsNoPassword) {
+  const std::string url = tls_redis_url();
   const auto at = url.find('@');
   const auto colon = url.rfind(':', at);
   if (url.empty() || at == std::string::npos || colon == std::string::npos || colon < 9) {
@@ -303,6 +308,18 @@ TEST(Secrets, WorkingStoreLogsNoPassword) {
   EXPECT_THAT(log, HasSubstr("acquired"));
   EXPECT_THAT(log, HasSubstr("warn"));
   EXPECT_THAT(log, Not(HasSubstr(password)));
+
+  // Without ca_file the system's trust store is used, which does not know the test server's
+  // own CA: the connection must be refused, not silently accepted.
+  const std::string no_ca = url.substr(0, url.find('?')) + "?connect_timeout=2s";
+  verrou::LockFactory strict(verrou::open_store(no_ca));
+  try {
+    (void)strict.create_lock("bad-input:tls:" + unique_suffix()).acquire_immediately();
+    ADD_FAILURE() << "TLS accepted a certificate no trusted CA signed";
+  } catch (const verrou::LockStorageError& e) {
+    EXPECT_THAT(std::string(e.what()), HasSubstr("certificate"));
+    EXPECT_THAT(std::string(e.what()), Not(HasSubstr(password)));
+  }
 }
 #endif
 

@@ -27,8 +27,14 @@ seconds="${3:-14}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 export PATH="$PATH:/usr/sbin"
 
-# Below the ephemeral range (32768+), where client sockets could hold a port.
-base=$((20000 + ($$ % 1200) * 10))
+# Ports base..base+2 (and, for the cluster, their bus ports 10000 higher) stay below the
+# ephemeral range (32768+), where client sockets could hold a port; skip ports in use.
+port_used() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+base=$((20000 + ($$ % 240) * 10))
+for _ in $(seq 1 240); do
+  if ! port_used "$base" && ! port_used $((base + 1)) && ! port_used $((base + 2)); then break; fi
+  base=$((base >= 22390 ? 20000 : base + 10))
+done
 work="$(mktemp -d "${TMPDIR:-/tmp}/verrou-fault-$kind.XXXXXX")"
 # The folder must be reachable by the postgres user when the script runs as root.
 chmod 755 "$work"

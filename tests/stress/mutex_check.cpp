@@ -26,7 +26,8 @@
 //  - every successful acquire was followed by exactly one successful release, or by a
 //    refused release after its lease ran out (an expiry); a release refused while the lease
 //    was valid means the lock was lost, and a second release that succeeds is a double release;
-//  - no operation took longer than --max-op (nothing hangs);
+//  - no failed operation or release took longer than --max-op, no acquire longer than its
+//    --acquire-timeout plus --max-op (nothing hangs);
 //  - once all holders are done, no key is left held unless a release failed (a ghost that
 //    then expires with its TTL).
 //
@@ -403,7 +404,7 @@ std::string probe(const Options& o) {
     if (!why.empty() && ::write(fds[1], why.data(), why.size()) < 0) {
       std::_Exit(3);
     }
-    std::_Exit(0);
+    std::exit(0);
   }
   ::close(fds[1]);
   std::string why;
@@ -506,9 +507,18 @@ CheckResult check_logs(const Options& o, std::vector<std::string>& fatal) {
   }
   for (auto& [key, holds] : by_key) {
     r.cycles += static_cast<long>(holds.size());
-    // Release accounting.
+    // Release accounting, and successful calls that took too long.
+    const std::int64_t max_op = std::chrono::nanoseconds(o.max_op).count();
+    const std::int64_t max_acquire =
+        max_op + std::chrono::nanoseconds(o.acquire_timeout).count();
     for (const auto& h : holds) {
       if (h.called_at > last_error) ++r.after_last_error;
+      if (h.acquired_at - h.called_at > max_acquire) {
+        violation("HANG: acquire took " + ms(h.acquired_at - h.called_at) + " " + describe(h));
+      }
+      if (h.release_done - h.released_at > max_op) {
+        violation("HANG: release took " + ms(h.release_done - h.released_at) + " " + describe(h));
+      }
       switch (h.release) {
         case Outcome::kOk:
           break;
@@ -642,7 +652,7 @@ int run(Options o) {
     if (pid < 0) throw std::runtime_error("fork failed");
     if (pid == 0) {
       std::cout.flush();
-      std::_Exit(worker_process(o, p));
+      std::exit(worker_process(o, p));  // exit, not _Exit: sanitizers report at exit
     }
     children.push_back(pid);
   }
@@ -716,7 +726,7 @@ int pause_test(Options o) {
       result = std::string("F") + e.what();
     }
     if (::write(from_child[1], result.data(), result.size()) < 0) std::_Exit(3);
-    std::_Exit(0);
+    std::exit(0);
   }
   ::close(to_child[0]);
   ::close(from_child[1]);
