@@ -35,8 +35,9 @@ std::optional<std::int64_t> read_integer(const Json& object, const char* name) {
   if (it->is_number_float()) {
     // JavaScript writes integers as plain numbers, but accept 30000.0 too.
     const double value = it->get<double>();
-    if (value == static_cast<double>(static_cast<std::int64_t>(value)) && value > -9.2e18 &&
-        value < 9.2e18) {
+    // Range first: converting an out-of-range double to an integer is undefined behaviour.
+    if (value > -9.2e18 && value < 9.2e18 &&
+        value == static_cast<double>(static_cast<std::int64_t>(value))) {
       return static_cast<std::int64_t>(value);
     }
     bad_json(std::string("\"") + name + "\" must be a whole number of milliseconds");
