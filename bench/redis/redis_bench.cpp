@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "verrou/drivers/redis.hpp"
 #include "verrou/verrou.hpp"
@@ -188,18 +189,25 @@ std::optional<double> redis_benchmark_ceiling(int clients) {
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  // The ceiling is measured before and after the runs, and the better figure kept: on a
+  // shared machine either one alone may fall on a busy moment.
+  const std::vector<int> concurrencies = {1, 8, 32, 64};
+  std::vector<std::optional<double>> ceilings;
+  for (int clients : concurrencies) ceilings.push_back(redis_benchmark_ceiling(clients));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   std::cout << "\nCeiling: redis-benchmark SET key x PX 10000 NX on " << standalone_url()
-            << " (one lock cycle = 2 round trips: compare cycles/s x 2 with these)\n";
-  for (int clients : {1, 8, 32, 64}) {
-    if (auto rate = redis_benchmark_ceiling(clients)) {
-      std::printf("  %2d clients: %10.0f SET/s  -> at most %10.0f cycles/s\n", clients, *rate,
-                  *rate / 2);
-    } else {
-      std::printf("  %2d clients: redis-benchmark unavailable\n", clients);
-      break;
+            << " (best of before and after the runs; one lock cycle = 2 round trips)\n";
+  for (std::size_t i = 0; i < concurrencies.size(); ++i) {
+    auto after = redis_benchmark_ceiling(concurrencies[i]);
+    auto best = ceilings[i];
+    if (after && (!best || *after > *best)) best = after;
+    if (!best) {
+      std::printf("  %2d clients: redis-benchmark unavailable\n", concurrencies[i]);
+      continue;
     }
+    std::printf("  %2d clients: %10.0f SET/s  -> at most %10.0f cycles/s\n", concurrencies[i],
+                *best, *best / 2);
   }
   return 0;
 }
