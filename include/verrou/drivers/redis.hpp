@@ -127,13 +127,20 @@ class RedisStore final : public LockStore, public WaitableLockStore {
   RedisStore(const RedisStore&) = delete;
   RedisStore& operator=(const RedisStore&) = delete;
 
+  /// `SET key owner PX ttl NX` (`SET key owner NX` for `forever`). See `LockStore::save`.
   bool save(const std::string& key, const std::string& owner,
             std::optional<Duration> ttl) override;
+  /// Deletes the key if it holds `owner`, and announces the release. See `LockStore::remove`.
   void remove(const std::string& key, const std::string& owner) override;
+  /// Deletes the key, and announces the release. See `LockStore::force_remove`.
   void force_remove(const std::string& key) override;
+  /// `EXISTS key`. See `LockStore::exists`.
   bool exists(const std::string& key) override;
+  /// `PEXPIRE key duration` if the key holds `owner`. See `LockStore::extend`.
   void extend(const std::string& key, const std::string& owner, Duration duration) override;
 
+  /// Waits on the key's release channel (and the holder's lease) between attempts. Waiters
+  /// are not queued: `waiting_since` is not used. See `WaitableLockStore::save_waiting`.
   std::optional<std::chrono::system_clock::time_point> save_waiting(
       const std::string& key, const std::string& owner, std::optional<Duration> ttl,
       std::chrono::steady_clock::time_point until,
