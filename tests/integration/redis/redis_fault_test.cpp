@@ -81,6 +81,10 @@ class PrivateRedis {
     return "redis://127.0.0.1:" + std::to_string(port_) + "?connect_timeout=1s&command_timeout=1s";
   }
   [[nodiscard]] std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  // Runs redis-cli against this server.
+  [[nodiscard]] bool cli(const std::string& args) const {
+    return run("redis-cli -h 127.0.0.1 -p " + std::to_string(port_) + " " + args);
+  }
 
  private:
   std::uint16_t port_;
@@ -126,6 +130,37 @@ TEST_F(RedisFaultTest, ServerGoneIsAStorageErrorAndTheStoreRecoversWhenItReturns
   EXPECT_FALSE(store->exists("k"));  // the server kept nothing
   EXPECT_TRUE(store->save("k", "o", 30s));
   store->remove("k", "o");
+}
+
+TEST_F(RedisFaultTest, ConnectionsClosedByTheServerWhileIdleAreReplacedSilently) {
+  auto store = redis_test::make_store(server_.url());
+  // Several pooled connections, and the subscriber's.
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) (void)store->exists("k" + std::to_string(t));
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(store->save("held", "a", 30s));
+  auto start = SteadyClock::now();
+  EXPECT_FALSE(store->save_waiting("held", "b", 30s, start + 200ms, start));
+
+  ASSERT_TRUE(server_.cli("client kill type normal"));
+  ASSERT_TRUE(server_.cli("client kill type pubsub"));
+  std::this_thread::sleep_for(100ms);
+  // No error: dead idle connections are noticed before use and replaced.
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(store->exists("held"));
+  // And the subscriber has come back: a waiter is woken by the release.
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(500ms);
+    store->remove("held", "a");
+  });
+  start = SteadyClock::now();
+  EXPECT_TRUE(store->save_waiting("held", "b", 30s, start + 20s, start).has_value());
+  EXPECT_LT(SteadyClock::now() - start, 10s);
+  releaser.join();
+  store->remove("held", "b");
 }
 
 TEST_F(RedisFaultTest, AWaiterIsNotStrandedWhenTheServerGoes) {
