@@ -6,7 +6,7 @@
 # fails any operation slower than --max-op, and any other error kind), the store must recover
 # (locks taken after the last failure), and no two holders may overlap.
 #
-#   tests/faults/restart.sh <verrou_mutex_check> redis|redis-cluster|postgres|mariadb|dynamodb [seconds]
+#   tests/faults/restart.sh <verrou_mutex_check> redis|redis-cluster|postgres|mariadb|dynamodb|sqlite [seconds]
 #
 # Every server here is a private one on its own port and folder, so the shared test servers
 # (and the tests running beside this one) are never disturbed:
@@ -17,7 +17,9 @@
 #                  shutdown: every session is cut) and started again;
 #   mariadb        scripts/servers/mariadb.sh likewise;
 #   dynamodb       a private dynalite keeping its tables on disk (LevelDB), stopped and
-#                  started again.
+#                  started again;
+#   sqlite         no server: another process holds an exclusive transaction on the file
+#                  for 3 s, past the store's busy timeout.
 # A server that keeps no data across a restart loses its locks, and the checker would rightly
 # see two holders: the Redis servers here are run with persistence for that reason.
 set -euo pipefail
@@ -154,7 +156,14 @@ case "$kind" in
     stop() { dynalite_kill; }
     start() { dynalite_start "$base"; }
     ;;
-  *) echo "usage: $0 <verrou_mutex_check> redis|redis-cluster|postgres|mariadb|dynamodb [seconds]" >&2; exit 2 ;;
+  sqlite)
+    # No server to stop: another process holds an exclusive transaction for 3 s instead,
+    # longer than the store's busy timeout, so writers fail with "database is locked".
+    url="sqlite://{dir}/stress.db?busy_timeout=1s"
+    stop() { "$checker" hog-sqlite --dir "$work/check" --seconds 3 & hog_pid=$!; }
+    start() { wait "$hog_pid"; }
+    ;;
+  *) echo "usage: $0 <verrou_mutex_check> redis|redis-cluster|postgres|mariadb|dynamodb|sqlite [seconds]" >&2; exit 2 ;;
 esac
 
 log "checker on $url for ${seconds}s"
@@ -167,10 +176,10 @@ end=$((SECONDS + seconds))
 outages=0
 while ((SECONDS + 10 <= end)); do
   sleep 3
-  log "stopping the server"
+  log "fault on: stopping the server (sqlite: locking the database)"
   stop
   sleep 3
-  log "starting the server again"
+  log "fault off: starting the server again"
   start || { kill "$checker_pid" 2>/dev/null; wait "$checker_pid" || true; exit 1; }
   outages=$((outages + 1))
 done

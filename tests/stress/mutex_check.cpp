@@ -7,6 +7,7 @@
 //                            [--expect-recovery] [--max-op D] [--min-cycles N]
 //   verrou_mutex_check check --dir D [--allow-faults] [--expect-recovery] [--max-op D] ...
 //   verrou_mutex_check pause --store URL [--ttl D]
+//   verrou_mutex_check hog-sqlite --dir D [--seconds S]
 //
 // `run` forks N processes of M threads each; every thread loops on a handful of keys:
 // acquire, take a fencing number (a per-key counter file under flock), read-pause-write a
@@ -34,6 +35,9 @@
 // `pause` checks that a holder frozen past its TTL (SIGSTOP … SIGCONT) finds release and
 // extend refused with LockNotOwnedError (also on a lock whose lease ran out untaken), and that
 // the new holder's lock survives.
+//
+// `hog-sqlite` holds an exclusive transaction on D/stress.db for S seconds: the SQLite
+// store's writers then wait out their busy timeout and fail (the fault tests use it).
 //
 // A `{dir}` in the URL is replaced by the run folder (for SQLite files).
 // Exit codes: 0 passed, 1 a violation, 2 usage or unexpected error, 77 store unreachable
@@ -70,6 +74,10 @@
 #include <vector>
 
 #include "verrou/verrou.hpp"
+
+#ifdef VERROU_HAS_SQLITE
+#include <sqlite3.h>
+#endif
 
 namespace {
 
@@ -112,7 +120,8 @@ struct Options {
                "         [--seconds S] [--ttl D|forever] [--hold-us U] [--dir D] [--allow-faults]\n"
                "         [--expect-recovery] [--max-op D] [--min-cycles N] [--acquire-timeout D]\n"
                "       verrou_mutex_check check --dir D [same checking options]\n"
-               "       verrou_mutex_check pause --store URL [--ttl D]\n";
+               "       verrou_mutex_check pause --store URL [--ttl D]\n"
+               "       verrou_mutex_check hog-sqlite --dir D [--seconds S]\n";
   std::exit(kExitUsage);
 }
 
@@ -782,6 +791,32 @@ int pause_test(Options o) {
   return failures == 0 ? kExitOk : kExitViolation;
 }
 
+int hog_sqlite(const Options& o) {
+#ifdef VERROU_HAS_SQLITE
+  const std::string path = o.dir + "/stress.db";
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+    std::cerr << "hog-sqlite: cannot open " << path << ": " << sqlite3_errmsg(db) << "\n";
+    sqlite3_close(db);
+    return kExitUsage;
+  }
+  sqlite3_busy_timeout(db, 10000);
+  if (sqlite3_exec(db, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    std::cerr << "hog-sqlite: BEGIN EXCLUSIVE failed: " << sqlite3_errmsg(db) << "\n";
+    sqlite3_close(db);
+    return kExitUsage;
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
+  sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  return kExitOk;
+#else
+  (void)o;
+  std::cerr << "hog-sqlite: this build has no SQLite\n";
+  return kExitSkip;
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -803,6 +838,10 @@ int main(int argc, char** argv) {
       if (o.store.empty()) usage("pause needs --store");
       if (o.ttl == Duration(10000)) o.ttl = Duration(1000);
       return pause_test(o);
+    }
+    if (verb == "hog-sqlite") {
+      if (o.dir.empty()) usage("hog-sqlite needs --dir");
+      return hog_sqlite(o);
     }
     usage("unknown verb " + verb);
   } catch (const std::exception& e) {
