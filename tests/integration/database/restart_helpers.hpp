@@ -4,21 +4,48 @@
 // shared test servers (and tests running beside this one) are never disturbed.
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
 
 namespace restart_test {
 
+inline bool port_in_use(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return true;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool used = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return used;
+}
+
+// A free loopback port in 22500-22999: below the ephemeral range (32768+), where a client
+// socket could hold the port, and apart from the other fault tests' 20000-22399.
+inline int pick_port(int offset) {
+  int port = 22500 + static_cast<int>(::getpid() % 250) * 2 + offset;
+  for (int i = 0; i < 250 && port_in_use(port); ++i) {
+    port = port + 2 > 22999 ? 22500 + offset : port + 2;
+  }
+  return port;
+}
+
 class PrivateServer {
  public:
-  // `script`: postgres or mariadb; `port_var`: the script's port variable.
-  PrivateServer(std::string script, std::string port_var, int base_port)
+  // `script`: postgres or mariadb; `port_var`: the script's port variable; `offset`: 0 or 1,
+  // so the two servers' tests never pick the same port.
+  PrivateServer(std::string script, std::string port_var, int offset)
       : script_(std::string(VERROU_SERVER_SCRIPTS) + "/" + std::move(script) + ".sh"),
         port_var_(std::move(port_var)),
-        port_(base_port + static_cast<int>(::getpid() % 500)),
+        port_(pick_port(offset)),
         dir_((std::filesystem::temp_directory_path() /
               ("verrou-restart-" + std::to_string(::getpid()) + "-" + std::to_string(port_)))
                  .string()) {}
@@ -31,7 +58,17 @@ class PrivateServer {
     std::filesystem::remove(dir_ + ".log", ec);
   }
 
-  bool start() { return run("start"); }
+  bool start() {
+    // The server runs as the postgres user when the tests run as root: it must reach here.
+    std::error_code ec;
+    std::filesystem::create_directories(dir_, ec);
+    std::filesystem::permissions(dir_, std::filesystem::perms::owner_all |
+                                           std::filesystem::perms::group_read |
+                                           std::filesystem::perms::group_exec |
+                                           std::filesystem::perms::others_read |
+                                           std::filesystem::perms::others_exec, ec);
+    return run("start");
+  }
   bool stop() { return run("stop"); }
   [[nodiscard]] int port() const { return port_; }
 

@@ -20,7 +20,7 @@ using namespace std::chrono_literals;
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformance);
 
 TEST(MysqlRestart, FailsClearlyWhileDownAndRecoversByItself) {
-  restart_test::PrivateServer server("mariadb", "VERROU_MARIADB_PORT", 56000);
+  restart_test::PrivateServer server("mariadb", "VERROU_MARIADB_PORT", 1);
   if (!server.start()) VERROU_SKIP_OR_FAIL("could not start a private MariaDB with scripts/servers/mariadb.sh");
   const std::string where = "127.0.0.1:" + std::to_string(server.port());
   auto store = verrou::open_store("mysql://verrou:verrou@" + where +

@@ -20,7 +20,7 @@ using namespace std::chrono_literals;
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformance);
 
 TEST(PostgresRestart, FailsClearlyWhileDownAndRecoversByItself) {
-  restart_test::PrivateServer server("postgres", "VERROU_POSTGRES_PORT", 55000);
+  restart_test::PrivateServer server("postgres", "VERROU_POSTGRES_PORT", 0);
   if (!server.start()) VERROU_SKIP_OR_FAIL("could not start a private PostgreSQL with scripts/servers/postgres.sh");
   const std::string where = "127.0.0.1:" + std::to_string(server.port());
   auto store = verrou::open_store("postgres://verrou:verrou@" + where +
