@@ -24,6 +24,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <vector>
 
@@ -55,6 +56,17 @@ double quantile_us(std::vector<std::int64_t> v, double q) {
   const auto i = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
   std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
   return static_cast<double>(v[i]) / 1000.0;
+}
+
+// CPU time (user + system, all threads) this process has used, in µs: the client's own cost,
+// which a busy machine does not inflate the way it does wall-clock rates.
+double cpu_us() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  const auto us = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_usec);
+  };
+  return us(u.ru_utime) + us(u.ru_stime);
 }
 
 std::string store_kind(const std::string& url) { return url.substr(0, url.find(':')); }
@@ -93,6 +105,8 @@ void cycle(verrou::LockFactory& locks, const Options& o) {
     lock.release();
   }
   std::vector<std::int64_t> lat;
+  lat.reserve(1 << 20);
+  const double cpu0 = cpu_us();
   const auto start = Clock::now();
   const auto end = start + std::chrono::duration<double>(o.seconds);
   auto now = start;
@@ -103,9 +117,11 @@ void cycle(verrou::LockFactory& locks, const Options& o) {
     now = Clock::now();
     lat.push_back(ns_since(t0, now));
   }
+  const double cpu1 = cpu_us();
   const double elapsed = std::chrono::duration<double>(now - start).count();
   emit("{\"workload\":\"cycle\",\"rate\":" + num(static_cast<double>(lat.size()) / elapsed) +
        ",\"p50_us\":" + num(quantile_us(lat, 0.5)) + ",\"p99_us\":" + num(quantile_us(lat, 0.99)) +
+       ",\"cpu_us\":" + num((cpu1 - cpu0) / static_cast<double>(lat.size())) +
        ",\"count\":" + std::to_string(lat.size()) + "}");
 }
 
@@ -140,17 +156,20 @@ void parallel(verrou::LockFactory& locks, const Options& o) {
     });
   }
   while (ready.load() < o.workers) std::this_thread::sleep_for(1ms);
+  const double cpu0 = cpu_us();
   const auto start = Clock::now();
   go = true;
   std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
   stop = true;
   for (auto& t : threads) t.join();
+  const double cpu1 = cpu_us();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   if (!error.empty()) throw std::runtime_error(error);
   std::uint64_t total = 0;
   for (auto c : counts) total += c;
   emit("{\"workload\":\"parallel\",\"workers\":" + std::to_string(o.workers) +
        ",\"rate\":" + num(static_cast<double>(total) / elapsed) +
+       ",\"cpu_us\":" + num((cpu1 - cpu0) / static_cast<double>(total)) +
        ",\"count\":" + std::to_string(total) + "}");
 }
 
@@ -214,6 +233,7 @@ void is_locked(verrou::LockFactory& locks, const Options& o) {
   auto probe = locks.create_lock(key("is_locked"), 60s);
   for (int i = 0; i < 20; ++i) probe.is_locked();
   std::uint64_t n = 0;
+  const double cpu0 = cpu_us();
   const auto start = Clock::now();
   const auto end = start + std::chrono::duration<double>(o.seconds);
   auto now = start;
@@ -222,9 +242,11 @@ void is_locked(verrou::LockFactory& locks, const Options& o) {
     ++n;
     now = Clock::now();
   }
+  const double cpu1 = cpu_us();
   holder.release();
   const double elapsed = std::chrono::duration<double>(now - start).count();
-  emit("{\"workload\":\"is_locked\",\"rate\":" + num(static_cast<double>(n) / elapsed) + "}");
+  emit("{\"workload\":\"is_locked\",\"rate\":" + num(static_cast<double>(n) / elapsed) +
+       ",\"cpu_us\":" + num((cpu1 - cpu0) / static_cast<double>(n)) + "}");
 }
 
 bool wanted(const Options& o, const std::string& name) {

@@ -31,6 +31,9 @@ if (!args.store) throw new Error('--store URL is required')
 const wanted = (name) => args.only === '' || args.only.split(',').includes(name)
 
 const nowNs = () => process.hrtime.bigint()
+// CPU time (user + system) this process has used, in µs: the client's own cost, which a busy
+// machine does not inflate the way it does wall-clock rates.
+const cpuUs = () => { const u = process.cpuUsage(); return u.user + u.system }
 const key = (name) => `verrou-compare:node:${process.pid}:${name}`
 const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 
@@ -48,6 +51,7 @@ async function cycle(factory) {
     await lock.release()
   }
   const lat = []
+  const cpu0 = cpuUs()
   const start = nowNs()
   const end = start + BigInt(Math.round(args.seconds * 1e9))
   let now = start
@@ -58,9 +62,10 @@ async function cycle(factory) {
     now = nowNs()
     lat.push(now - t0)
   }
+  const cpu = cpuUs() - cpu0
   const elapsed = Number(now - start) / 1e9
   emit({ workload: 'cycle', rate: lat.length / elapsed, p50_us: quantileUs(lat, 0.5),
-         p99_us: quantileUs(lat, 0.99), count: lat.length })
+         p99_us: quantileUs(lat, 0.99), cpu_us: cpu / lat.length, count: lat.length })
 }
 
 async function parallel(factory) {
@@ -68,6 +73,7 @@ async function parallel(factory) {
   await Promise.all(locks.map(async (lock) => { await lock.acquire(); await lock.release() }))
   // Each worker watches the clock itself: with the memory store no worker ever waits for I/O,
   // so a timer set to stop them would never get its turn.
+  const cpu0 = cpuUs()
   const start = nowNs()
   const end = start + BigInt(Math.round(args.seconds * 1e9))
   const counts = locks.map(async (lock) => {
@@ -80,8 +86,9 @@ async function parallel(factory) {
     return n
   })
   const total = (await Promise.all(counts)).reduce((a, b) => a + b, 0)
+  const cpu = cpuUs() - cpu0
   const elapsed = Number(nowNs() - start) / 1e9
-  emit({ workload: 'parallel', workers: args.workers, rate: total / elapsed, count: total })
+  emit({ workload: 'parallel', workers: args.workers, rate: total / elapsed, cpu_us: cpu / total, count: total })
 }
 
 async function handoff(factory, delay) {
@@ -122,6 +129,7 @@ async function isLocked(factory) {
   const probe = factory.createLock(key('is_locked'), 60000)
   for (let i = 0; i < 20; i++) await probe.isLocked()
   let n = 0
+  const cpu0 = cpuUs()
   const start = nowNs()
   const end = start + BigInt(Math.round(args.seconds * 1e9))
   let now = start
@@ -130,8 +138,9 @@ async function isLocked(factory) {
     n++
     now = nowNs()
   }
+  const cpu = cpuUs() - cpu0
   await holder.release()
-  emit({ workload: 'is_locked', rate: n / (Number(now - start) / 1e9) })
+  emit({ workload: 'is_locked', rate: n / (Number(now - start) / 1e9), cpu_us: cpu / n })
 }
 
 // A workload that fails is reported as such (with Verrou's error) and the others still run.
