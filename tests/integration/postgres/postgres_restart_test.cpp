@@ -3,11 +3,14 @@
 // the server and the operation, then the same store works again by itself.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
+#include <thread>
 
 #include <verrou/drivers/postgres.hpp>
 #include <verrou/errors.hpp>
+#include <verrou/lock_factory.hpp>
 #include <verrou/open_store.hpp>
 #include <verrou/testing/conformance.hpp>
 #include <verrou/testing/server.hpp>
@@ -28,8 +31,25 @@ TEST(PostgresRestart, FailsClearlyWhileDownAndRecoversByItself) {
   ASSERT_TRUE(store->save("held", "me", verrou::forever));
   ASSERT_TRUE(store->save("other", "me", 60s));
 
-  ASSERT_TRUE(server.stop());
+  // A waiter blocked on a held lock is not stranded when the server goes: its acquire fails.
+  verrou::LockFactory locks(store);
+  std::atomic<int> waiter_outcome{0};  // 1 acquired, 2 LockStorageError, 3 gave up
+  std::thread waiter([&] {
+    auto lock = locks.create_lock("held", 10s);
+    try {
+      waiter_outcome = lock.acquire({.retry = {.delay = 20s, .timeout = 60s}}) ? 1 : 3;
+    } catch (const verrou::LockStorageError&) {
+      waiter_outcome = 2;
+    }
+  });
+  std::this_thread::sleep_for(500ms);
+
+  const bool stopped = server.stop();
   const auto t0 = std::chrono::steady_clock::now();
+  waiter.join();
+  ASSERT_TRUE(stopped);
+  EXPECT_EQ(waiter_outcome, 2);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 30s);
   try {
     store->save("k", "me", 10s);
     FAIL() << "expected LockStorageError while the server is down";
