@@ -209,7 +209,7 @@ struct Hold {
   std::int64_t acquired_at = 0;  // just after it returned true
   std::int64_t released_at = 0;  // just before release was called
   std::int64_t release_done = 0; // just after release returned or threw
-  std::int64_t lease_end = 0;    // called_at + TTL (a lower bound of the real lease end)
+  std::int64_t lease_end = 0;    // a lower bound of the real lease end (see worker_thread)
   std::int64_t seen = 0;         // the protected counter as read while holding
   Outcome release = Outcome::kNone;
   Outcome second_release = Outcome::kNone;
@@ -336,7 +336,19 @@ void worker_thread(const Options& o, const std::vector<std::string>& keys,
       continue;
     }
     h.acquired_at = realtime_ns();
-    h.lease_end = o.ttl ? h.called_at + std::chrono::nanoseconds(*o.ttl).count() : kNever;
+    // The lease, as a lower bound of when the store lets it go: counted from before the
+    // acquire call, or — tighter after retries — from the expiration the lock computed from
+    // a clock read just before the successful write. Less 1 ms either way: stores count
+    // leases in whole milliseconds from a start rounded down (Redis PX, SQL epoch-ms columns).
+    h.lease_end = kNever;
+    if (o.ttl) {
+      h.lease_end = h.called_at + std::chrono::nanoseconds(*o.ttl).count() - 1'000'000;
+      if (const auto left = lock.remaining_time()) {
+        h.lease_end = std::max(h.lease_end, h.acquired_at +
+                                                std::chrono::nanoseconds(*left).count() -
+                                                1'000'000);
+      }
+    }
     h.fence = next_fence(fence_fds[static_cast<std::size_t>(k)]);
     h.seen = read_number(counter_fds[static_cast<std::size_t>(k)]);
     std::this_thread::sleep_for(std::chrono::microseconds(o.hold_us));
