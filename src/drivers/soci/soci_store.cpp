@@ -330,53 +330,164 @@ Sql build_sql(SociDialect d, const std::string& raw_table) {
 // ---------------------------------------------------------------------------------------------
 // Running statements.
 
-// One bound value: a text (key, owner) or a number of milliseconds (nullopt: NULL).
-struct Param {
-  const std::string* text = nullptr;
-  std::optional<long long> number{};
-};
-Param text(const std::string& s) { return Param{&s, std::nullopt}; }
-Param number(std::optional<long long> n) { return Param{nullptr, n}; }
+enum Stmt : std::size_t { kInsert, kTakeOver, kRemove, kRemoveOwned, kExtend, kGet, kNow, kStmtCount };
 
-// Runs one statement with `params`, as a one-time query (no server-side statement is left
-// behind on the session, which may be the application's). Returns the affected rows.
-std::uint64_t execute(soci::session& session, const std::string& sql,
-                      std::initializer_list<Param> params) {
-  std::array<long long, 4> numbers{};
-  std::array<soci::indicator, 4> indicators{};
-  soci::statement st(session);
-  std::size_t i = 0;
-  for (const Param& p : params) {
-    if (p.text != nullptr) {
-      st.exchange(soci::use(*p.text));
-    } else {
-      numbers.at(i) = p.number.value_or(0);
-      indicators.at(i) = p.number ? soci::i_ok : soci::i_null;
-      st.exchange(soci::use(numbers.at(i), indicators.at(i)));
-    }
-    ++i;
+const std::string& text_of(const Sql& sql, Stmt kind) {
+  switch (kind) {
+    case kInsert: return sql.insert;
+    case kTakeOver: return sql.take_over;
+    case kRemove: return sql.remove;
+    case kRemoveOwned: return sql.remove_owned;
+    case kExtend: return sql.extend;
+    case kGet: return sql.get;
+    case kNow:
+    case kStmtCount: break;
   }
-  st.alloc();
-  st.prepare(sql, soci::details::st_one_time_query);
-  st.define_and_bind();
-  st.execute(true);
-  const long long rows = st.get_affected_rows();
-  return rows > 0 ? static_cast<std::uint64_t>(rows) : 0;
+  return sql.now;
 }
 
-// One integer from a query returning one row.
-long long query_number(soci::session& session, const std::string& sql,
-                       std::initializer_list<Param> params) {
-  long long value = 0;
-  soci::indicator ind = soci::i_ok;
-  soci::statement st(session);
-  st.exchange(soci::into(value, ind));
-  for (const Param& p : params) st.exchange(soci::use(*p.text));
+// What one statement binds and reads. SOCI binds variables by reference, so they live here,
+// beside the statement, for as long as it does.
+struct Exchange {
+  std::string key;
+  std::string owner;
+  long long ms = 0;
+  soci::indicator ms_ind = soci::i_null;
+  std::string out_owner;
+  long long out_expiration = 0;
+  soci::indicator out_expiration_ind = soci::i_ok;
+  int out_expired = 0;
+  soci::indicator out_expired_ind = soci::i_ok;
+  long long number = 0;
+  soci::indicator number_ind = soci::i_ok;
+
+  void set_ms(std::optional<long long> value) {
+    ms = value.value_or(0);
+    ms_ind = value ? soci::i_ok : soci::i_null;
+  }
+};
+
+// Binds `x` to `st` for statement `kind`, in the order its placeholders appear (SOCI binds
+// unnamed `use` elements by position), and prepares it.
+void bind(soci::statement& st, const Sql& sql, Stmt kind, Exchange& x,
+          soci::details::statement_type type) {
+  switch (kind) {
+    case kInsert:
+      st.exchange(soci::use(x.key));
+      st.exchange(soci::use(x.owner));
+      st.exchange(soci::use(x.ms, x.ms_ind));
+      if (sql.insert_key_twice) st.exchange(soci::use(x.key));
+      break;
+    case kTakeOver:
+      st.exchange(soci::use(x.owner));
+      st.exchange(soci::use(x.ms, x.ms_ind));
+      st.exchange(soci::use(x.key));
+      break;
+    case kRemove:
+    case kRemoveOwned:
+      if (sql.remove_counts) st.exchange(soci::into(x.number, x.number_ind));
+      st.exchange(soci::use(x.key));
+      if (kind == kRemoveOwned) st.exchange(soci::use(x.owner));
+      break;
+    case kExtend:
+      st.exchange(soci::use(x.ms, x.ms_ind));
+      st.exchange(soci::use(x.key));
+      st.exchange(soci::use(x.owner));
+      break;
+    case kGet:
+      st.exchange(soci::into(x.out_owner));
+      st.exchange(soci::into(x.out_expiration, x.out_expiration_ind));
+      st.exchange(soci::into(x.out_expired, x.out_expired_ind));
+      st.exchange(soci::use(x.key));
+      break;
+    case kNow:
+    case kStmtCount:
+      st.exchange(soci::into(x.number, x.number_ind));
+      break;
+  }
   st.alloc();
-  st.prepare(sql, soci::details::st_one_time_query);
+  st.prepare(text_of(sql, kind), type);
   st.define_and_bind();
-  if (!st.execute(true) || ind != soci::i_ok) return 0;
-  return value;
+}
+
+// A statement prepared once on a session of the store's own and run again and again.
+struct Prepared {
+  explicit Prepared(soci::session& session) : st(session) {}
+  Exchange x;
+  soci::statement st;
+};
+
+// A session of the store's own pool, with the statements prepared on it.
+struct OwnSession {
+  std::unique_ptr<soci::session> session;
+  std::array<std::unique_ptr<Prepared>, kStmtCount> prepared{};
+
+  OwnSession() = default;
+  OwnSession(const OwnSession&) = delete;
+  OwnSession& operator=(const OwnSession&) = delete;
+  ~OwnSession() {
+    for (auto& p : prepared) p.reset();  // statements before their session
+  }
+};
+
+struct Outcome {
+  std::uint64_t rows = 0;  // affected rows (or the count a PostgreSQL release returns)
+  bool got_row = false;
+};
+
+// Runs statement `kind` with the inputs in `x` on `session`; outputs land in `x`.
+//
+// On PostgreSQL sessions of the store's own pool (`own`), statements are prepared once per
+// session: the server then neither parses nor plans them again, which more than halves a
+// lock cycle. Everywhere else they are one-time queries: nothing is left behind on a session
+// that may be the application's, and on SQLite no finished statement keeps a read snapshot.
+Outcome run(soci::session& session, OwnSession* own, const Sql& sql, Stmt kind, Exchange& x) {
+  Outcome out;
+  auto finish = [&](soci::statement& st, bool got) {
+    out.got_row = got;
+    if (sql.remove_counts && (kind == kRemove || kind == kRemoveOwned)) {
+      out.rows = got && x.number_ind == soci::i_ok && x.number > 0
+                     ? static_cast<std::uint64_t>(x.number)
+                     : 0;
+    } else if (kind != kGet && kind != kNow) {
+      const long long rows = st.get_affected_rows();
+      out.rows = rows > 0 ? static_cast<std::uint64_t>(rows) : 0;
+    }
+  };
+  if (own != nullptr && sql.dialect == SociDialect::postgresql) {
+    auto& slot = own->prepared.at(kind);
+    if (!slot) {
+      auto p = std::make_unique<Prepared>(session);
+      bind(p->st, sql, kind, p->x, soci::details::st_repeatable_query);
+      slot = std::move(p);
+    }
+    Prepared& p = *slot;
+    p.x.key = x.key;
+    p.x.owner = x.owner;
+    p.x.ms = x.ms;
+    p.x.ms_ind = x.ms_ind;
+    p.x.number = 0;
+    p.x.number_ind = soci::i_ok;
+    try {
+      const bool got = p.st.execute(true);
+      x.out_owner = p.x.out_owner;
+      x.out_expiration = p.x.out_expiration;
+      x.out_expiration_ind = p.x.out_expiration_ind;
+      x.out_expired = p.x.out_expired;
+      x.out_expired_ind = p.x.out_expired_ind;
+      x.number = p.x.number;
+      x.number_ind = p.x.number_ind;
+      finish(p.st, got);
+    } catch (...) {
+      slot.reset();  // prepared again next time, if the session survives
+      throw;
+    }
+    return out;
+  }
+  soci::statement st(session);
+  bind(st, sql, kind, x, soci::details::st_one_time_query);
+  finish(st, st.execute(true));
+  return out;
 }
 
 // An idle session of the store's own pool is still usable when its socket has nothing to
@@ -468,7 +579,7 @@ struct SociAdapter::Impl {
   SociStoreOptions options;
   std::string server;  // for messages
   std::vector<std::string> secrets;
-  std::unique_ptr<detail::ConnectionPool<soci::session>> own_pool;
+  std::unique_ptr<detail::ConnectionPool<OwnSession>> own_pool;
   bool in_memory = false;  // an in-memory SQLite database
   // Who may use options.session: a flag under a mutex, so a caller can wait with a timeout
   // (std::timed_mutex would do, but its clocked lock is invisible to ThreadSanitizer).
@@ -507,7 +618,7 @@ struct SociAdapter::Impl {
                            " failed: " + clean(cause));
   }
 
-  std::unique_ptr<soci::session> connect() const {
+  std::unique_ptr<OwnSession> connect() const {
     register_linked_backends();
     std::string cs = options.connection_string;
     const auto pairs = connection_pairs(cs);
@@ -524,9 +635,10 @@ struct SociAdapter::Impl {
       if (!has_key(pairs, "write_timeout")) cs += " write_timeout=10";
       if (!has_key(pairs, "charset")) cs += " charset=utf8mb4";
     }
-    std::unique_ptr<soci::session> session;
+    auto own = std::make_unique<OwnSession>();
     try {
-      session = std::make_unique<soci::session>(options.backend, cs);
+      own->session = std::make_unique<soci::session>(options.backend, cs);
+      soci::session* session = own->session.get();
       if (options.backend == "sqlite3") {
         // Writers queue on SQLite's lock for up to 5 s instead of failing at once.
         if (!has_key(pairs, "timeout")) *session << "PRAGMA busy_timeout = 5000";
@@ -545,7 +657,7 @@ struct SociAdapter::Impl {
     } catch (const std::exception& e) {
       fail("connect", e.what());
     }
-    return session;
+    return own;
   }
 
   // Failures after which the statement did nothing, so running it again is safe:
@@ -593,13 +705,13 @@ struct SociAdapter::Impl {
     if (own_pool) {
       auto lease = own_pool->acquire();
       try {
-        return f(*lease);
+        return f(*lease->session, &*lease);
       } catch (const Error&) {
         throw;
       } catch (const std::exception& e) {
         std::string cause = e.what();
         if (busy(cause)) throw Busy{std::move(cause)};
-        if (!connected(*lease)) lease.discard();  // the next borrower opens a fresh one
+        if (!connected(*lease->session)) lease.discard();  // the next borrower opens a fresh one
         fail(operation, cause);
       }
     }
@@ -619,7 +731,7 @@ struct SociAdapter::Impl {
       } give_back{options.pool.get(), pos};
       soci::session& session = options.pool->at(pos);
       try {
-        return f(session);
+        return f(session, static_cast<OwnSession*>(nullptr));
       } catch (const Error&) {
         throw;
       } catch (const std::exception& e) {
@@ -649,7 +761,7 @@ struct SociAdapter::Impl {
       }
     } release{this};
     try {
-      return f(*options.session);
+      return f(*options.session, static_cast<OwnSession*>(nullptr));
     } catch (const Error&) {
       throw;
     } catch (const std::exception& e) {
@@ -675,14 +787,14 @@ struct SociAdapter::Impl {
     std::string backend = options.backend;
     if (backend.empty()) {
       backend = with_session("read the session's backend",
-                             [](soci::session& s) { return s.get_backend_name(); });
+                             [](soci::session& s, OwnSession*) { return s.get_backend_name(); });
     }
     if (auto d = dialect_of_backend(backend); d != SociDialect::automatic) return d;
     if (backend == "odbc") {
 #if defined(VERROU_SOCI_HAVE_ODBC)
       // SOCI's ODBC backend asks the driver for its DBMS name (SQLGetInfo). The backend's
       // class has no exported type information, so no dynamic_cast: the name says what it is.
-      const auto product = with_session("ask the ODBC driver for its database", [](soci::session& s) {
+      const auto product = with_session("ask the ODBC driver for its database", [](soci::session& s, OwnSession*) {
         if (s.get_backend_name() != "odbc") return soci::odbc_session_backend::prod_unknown;
         return static_cast<soci::odbc_session_backend*>(s.get_backend())->get_database_product();
       });
@@ -727,24 +839,15 @@ struct SociAdapter::Impl {
 
   std::optional<DatabaseLockRow> read(const std::string& key) {
     const Sql& s = sql();
-    return with_session("read lock", [&](soci::session& session) {
+    return with_session("read lock", [&](soci::session& session, OwnSession* own) {
+      Exchange x;
+      x.key = key;
       std::optional<DatabaseLockRow> row;
-      DatabaseLockRow r;
-      long long expiration = 0;
-      soci::indicator expiration_ind = soci::i_ok;
-      int expired = 0;
-      soci::indicator expired_ind = soci::i_ok;
-      soci::statement st(session);
-      st.exchange(soci::into(r.owner));
-      st.exchange(soci::into(expiration, expiration_ind));
-      st.exchange(soci::into(expired, expired_ind));
-      st.exchange(soci::use(key));
-      st.alloc();
-      st.prepare(s.get, soci::details::st_one_time_query);
-      st.define_and_bind();
-      if (st.execute(true)) {
-        if (expiration_ind == soci::i_ok) r.expiration = expiration;
-        r.expired = expired_ind == soci::i_ok && expired != 0;
+      if (run(session, own, s, kGet, x).got_row) {
+        DatabaseLockRow r;
+        r.owner = std::move(x.out_owner);
+        if (x.out_expiration_ind == soci::i_ok) r.expiration = x.out_expiration;
+        r.expired = x.out_expired_ind == soci::i_ok && x.out_expired != 0;
         row = std::move(r);
       }
       return row;
@@ -789,9 +892,9 @@ SociAdapter::SociAdapter(SociStoreOptions options) : impl_(std::make_unique<Impl
   if (!impl.options.connection_string.empty()) {
     Impl* self = impl_.get();
     // Each in-memory SQLite connection is a database of its own: keep just one.
-    impl.own_pool = std::make_unique<detail::ConnectionPool<soci::session>>(
+    impl.own_pool = std::make_unique<detail::ConnectionPool<OwnSession>>(
         in_memory ? 1 : impl.options.pool_size, [self] { return self->connect(); },
-        &idle_session_healthy,
+        [](OwnSession& own) { return idle_session_healthy(*own.session); },
         "SOCI " + impl.server,
         std::chrono::duration_cast<std::chrono::milliseconds>(impl.options.wait_timeout));
   }
@@ -819,7 +922,7 @@ void SociAdapter::create_table_if_not_exists() {
                                " varchar(255) NOT NULL PRIMARY KEY, " + O +
                                " varchar(255) NOT NULL, " + E + " bigint NULL)";
   try {
-    impl.with_session("create lock table", [&](soci::session& session) {
+    impl.with_session("create lock table", [&](soci::session& session, OwnSession*) {
       switch (s.dialect) {
         case SociDialect::postgresql: {
           // CREATE TABLE IF NOT EXISTS alone races on PostgreSQL (two sessions both find no
@@ -885,7 +988,7 @@ void SociAdapter::create_table_if_not_exists() {
     const std::exception_ptr original = std::current_exception();
     try {
       impl.with_session("check lock table",
-                        [&](soci::session& session) { session << s.probe; });
+                        [&](soci::session& session, OwnSession*) { session << s.probe; });
     } catch (const LockStorageError&) {
       std::rethrow_exception(original);
     }
@@ -896,13 +999,13 @@ bool SociAdapter::insert_lock(const std::string& key, const std::string& owner,
                               std::optional<Duration> ttl) {
   auto& impl = *impl_;
   const Sql& s = impl.sql();
-  std::optional<long long> ms;
-  if (ttl) ms = ttl->count();
   try {
-    return impl.with_session("insert lock", [&](soci::session& session) {
-             return s.insert_key_twice
-                        ? execute(session, s.insert, {text(key), text(owner), number(ms), text(key)})
-                        : execute(session, s.insert, {text(key), text(owner), number(ms)});
+    return impl.with_session("insert lock", [&](soci::session& session, OwnSession* own) {
+             Exchange x;
+             x.key = key;
+             x.owner = owner;
+             x.set_ms(ttl ? std::optional<long long>(ttl->count()) : std::nullopt);
+             return run(session, own, s, kInsert, x).rows;
            }) > 0;
   } catch (const LockStorageError&) {
     // Dialects whose insert cannot skip an existing row (Oracle, Firebird; SQL Server in a
@@ -925,10 +1028,12 @@ std::uint64_t SociAdapter::acquire_expired_lock(const std::string& key, const st
                                                 std::optional<Duration> ttl) {
   auto& impl = *impl_;
   const Sql& s = impl.sql();
-  std::optional<long long> ms;
-  if (ttl) ms = ttl->count();
-  return impl.with_session("take over expired lock", [&](soci::session& session) {
-    return execute(session, s.take_over, {text(owner), number(ms), text(key)});
+  return impl.with_session("take over expired lock", [&](soci::session& session, OwnSession* own) {
+    Exchange x;
+    x.key = key;
+    x.owner = owner;
+    x.set_ms(ttl ? std::optional<long long>(ttl->count()) : std::nullopt);
+    return run(session, own, s, kTakeOver, x).rows;
   });
 }
 
@@ -937,17 +1042,11 @@ std::uint64_t SociAdapter::delete_lock(const std::string& key,
   auto& impl = *impl_;
   const Sql& s = impl.sql();
   return impl.with_session(owner ? "release lock" : "force release lock",
-                           [&](soci::session& session) -> std::uint64_t {
-                             if (s.remove_counts) {
-                               const long long n =
-                                   owner ? query_number(session, s.remove_owned,
-                                                        {text(key), text(*owner)})
-                                         : query_number(session, s.remove, {text(key)});
-                               return n > 0 ? static_cast<std::uint64_t>(n) : 0;
-                             }
-                             return owner ? execute(session, s.remove_owned,
-                                                    {text(key), text(*owner)})
-                                          : execute(session, s.remove, {text(key)});
+                           [&](soci::session& session, OwnSession* own) {
+                             Exchange x;
+                             x.key = key;
+                             if (owner) x.owner = *owner;
+                             return run(session, own, s, owner ? kRemoveOwned : kRemove, x).rows;
                            });
 }
 
@@ -955,9 +1054,14 @@ std::uint64_t SociAdapter::extend_lock(const std::string& key, const std::string
                                        Duration duration) {
   auto& impl = *impl_;
   const Sql& s = impl.sql();
-  const std::uint64_t n = impl.with_session("extend lock", [&](soci::session& session) {
-    return execute(session, s.extend, {number(duration.count()), text(key), text(owner)});
-  });
+  const std::uint64_t n =
+      impl.with_session("extend lock", [&](soci::session& session, OwnSession* own) {
+        Exchange x;
+        x.key = key;
+        x.owner = owner;
+        x.set_ms(duration.count());
+        return run(session, own, s, kExtend, x).rows;
+      });
   if (n > 0 || s.dialect == SociDialect::postgresql || s.dialect == SociDialect::sqlite) return n;
   // MySQL reports changed rows, not matched ones, unless the client asked for found rows
   // (SOCI's MySQL backend does; MySQL's ODBC driver does not by default): an extend that
@@ -975,8 +1079,10 @@ SociDialect SociAdapter::dialect() { return impl_->sql().dialect; }
 std::int64_t SociAdapter::database_now() {
   auto& impl = *impl_;
   const Sql& s = impl.sql();
-  return impl.with_session("read clock", [&](soci::session& session) {
-    return static_cast<std::int64_t>(query_number(session, s.now, {}));
+  return impl.with_session("read clock", [&](soci::session& session, OwnSession* own) {
+    Exchange x;
+    run(session, own, s, kNow, x);
+    return static_cast<std::int64_t>(x.number_ind == soci::i_ok ? x.number : 0);
   });
 }
 
