@@ -38,16 +38,17 @@ if [[ -z "$cxx" || -z "$cc" ]]; then
 fi
 
 build="$root/build/fuzz"
+mkdir -p "$build"
 flags="-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_C_COMPILER="$cc" \
   -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_C_FLAGS="$flags" \
   -DVERROU_BUILD_FUZZERS=ON -DVERROU_BUILD_CLI=OFF -DVERROU_BUILD_BENCH=OFF \
-  -DVERROU_EXCLUDE_DRIVERS="soci;database;sqlite;postgres;mysql" >"$build.configure.log" 2>&1 || {
-  cat "$build.configure.log" >&2
+  -DVERROU_EXCLUDE_DRIVERS="soci;database;sqlite;postgres;mysql" >"$build/configure.log" 2>&1 || {
+  cat "$build/configure.log" >&2
   exit 2
 }
-rm -f "$build.configure.log"
+rm -f "$build/configure.log"
 
 if [[ ${#targets[@]} -eq 0 ]]; then
   for source in tests/fuzz/fuzz_*.cpp; do
