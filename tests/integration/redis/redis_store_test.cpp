@@ -201,6 +201,26 @@ TEST_F(RedisStoreTest, WritesTheVerrouFormat) {
   store_->remove(k, "owner-1");
 }
 
+TEST_F(RedisStoreTest, TheDatabaseNumberIsSelectedOverTcpAndUnixSockets) {
+  if (!have_redis_cli()) GTEST_SKIP() << "redis-cli is not installed";
+  if (auto why = redis_test::unavailable(redis_test::unix_url())) VERROU_SKIP_OR_FAIL(*why);
+  const auto k = key("db");
+  auto in_db3 = [](const std::string& url) {
+    auto c = RedisConnection::from_url(url);
+    c.database = 3;
+    return std::make_shared<RedisStore>(RedisStoreOptions{.connection = c});
+  };
+  auto tcp = in_db3(standalone_url());
+  auto unix_socket = in_db3(redis_test::unix_url());
+  ASSERT_TRUE(tcp->save(k, "o", 10s));
+  EXPECT_EQ(redis_cli("-n 3 GET " + k), "o");
+  EXPECT_EQ(redis_cli("-n 0 EXISTS " + k), "0");
+  EXPECT_FALSE(store_->exists(k));          // database 0
+  EXPECT_TRUE(unix_socket->exists(k));      // database 3 over the socket
+  unix_socket->remove(k, "o");
+  EXPECT_FALSE(tcp->exists(k));
+}
+
 TEST_F(RedisStoreTest, KeyPrefixIsPrependedToEveryKey) {
   if (!have_redis_cli()) GTEST_SKIP() << "redis-cli is not installed";
   auto prefixed = make_store(standalone_url(), "tenant-a:");
