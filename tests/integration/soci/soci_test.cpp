@@ -366,6 +366,27 @@ TEST(SociPostgres, SharesLocksWithTheNativeStoreAndWakesItsWaiters) {
 }
 #endif
 
+// The application's sessions are left as they were: one-time queries, no prepared
+// statement, nothing set. (The store's own sessions prepare theirs once.)
+TEST(SociPostgres, LeavesNoPreparedStatementOnTheApplicationsSessions) {
+  REQUIRE_AVAILABLE(socitest::postgres_url(), "PostgreSQL");
+  soci::session app(*soci::factory_postgresql(), socitest::postgres_conn());
+  auto store = verrou::make_soci_store({.session = &app});
+  const auto key = "verrou-soci-app:" + verrou::conformance::unique_suffix();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(store->save(key, "me", 10s));
+    store->extend(key, "me", 10s);
+    EXPECT_TRUE(store->exists(key));
+    store->remove(key, "me");
+  }
+  long long prepared = -1;
+  app << "SELECT count(*) FROM pg_prepared_statements", soci::into(prepared);
+  EXPECT_EQ(prepared, 0);
+  std::string messages;
+  app << "SHOW client_min_messages", soci::into(messages);
+  EXPECT_EQ(messages, "notice");
+}
+
 // libpq also takes a URI as its connection string; the store keeps it working (its default
 // connect timeout goes into the URI's query) and never shows its password.
 TEST(SociPostgres, AcceptsLibpqUriConnectionStrings) {
