@@ -8,7 +8,7 @@ if (!exists("output")) output = 'docs/compare.png'
 
 set terminal pngcairo size 1500,560 font "Sans,10"
 set output output
-set multiplot layout 1,3 title "verrou-cpp vs @verrou/core 0.5.2, same servers, same run" font "Sans,13"
+set multiplot layout 1,3 title "verrou-cpp vs @verrou/core 0.5.2, same servers, same run" font "Sans,13" noenhanced
 
 cpp = "#1f6fb4"; cpp2 = "#7fb2de"; node = "#d9822b"; node2 = "#f0c08a"
 set style data histograms
@@ -24,11 +24,11 @@ set title "Uncontended acquire+release, one worker"
 set ylabel "cycles / s"
 set style histogram clustered gap 1
 plot data.'/rates.dat' using 2:xtic(1) title "verrou-cpp" lc rgb cpp, \
-     '' using 3 title "@verrou/core" lc rgb node
+     '' using 3 title "@verrou/core" noenhanced lc rgb node
 
 set title "32 parallel workers, distinct keys"
 plot data.'/rates.dat' using 4:xtic(1) title "verrou-cpp" lc rgb cpp, \
-     '' using 5 title "@verrou/core" lc rgb node
+     '' using 5 title "@verrou/core" noenhanced lc rgb node
 
 set title "Hand-off wait, two workers on one key (bar p50, whisker p99)"
 set ylabel "µs from release to the other's acquire"

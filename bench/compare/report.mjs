@@ -59,7 +59,8 @@ function ratio(cpp, node, higherIsBetter = true) {
   const r = higherIsBetter ? cpp / node : node / cpp
   return r >= 10 ? `${r.toFixed(0)}×` : `${r.toFixed(r >= 1 ? 1 : 2)}×`
 }
-const err = (row) => (row?.error ? `error: ${row.error.slice(0, 90)}` : null)
+// A failed workload shows its error code; the raw results keep the whole message.
+const err = (row) => (row?.error ? `fails: ${row.error.split(':')[0]}` : null)
 
 const full = ['| store | measure | verrou-cpp | @verrou/core | ratio |', '| --- | --- | --- | --- | --- |']
 const summary = [
@@ -111,8 +112,8 @@ for (const [store, label] of kStores) {
   const h10n = n('handoff', 10)
   summary.push(`| ${label} | ${rate(c('cycle')?.rate)} vs ${rate(n('cycle')?.rate)} (**${ratio(c('cycle')?.rate, n('cycle')?.rate)}**)` +
     ` | ${rate(c('parallel')?.rate)} vs ${rate(n('parallel')?.rate)} (**${ratio(c('parallel')?.rate, n('parallel')?.rate)}**)` +
-    ` | ${h10c?.error ? 'error' : us(h10c?.p50_us)} vs ${h10n?.error ? 'error' : us(h10n?.p50_us)}` +
-    ` | ${rate(c('handoff', 250)?.rate)} vs ${n('handoff', 250)?.error ? 'error' : rate(n('handoff', 250)?.rate)}` +
+    ` | ${h10c?.error ? 'fails' : us(h10c?.p50_us)} vs ${h10n?.error ? 'fails' : us(h10n?.p50_us)}` +
+    ` | ${rate(c('handoff', 250)?.rate)} vs ${n('handoff', 250)?.error ? 'fails' : rate(n('handoff', 250)?.rate)}` +
     ` | ${rate(c('is_locked')?.rate)} vs ${rate(n('is_locked')?.rate)} (**${ratio(c('is_locked')?.rate, n('is_locked')?.rate)}**) |`)
 
   const v = (x) => (x > 0 ? x : 'NaN')
