@@ -30,8 +30,9 @@ namespace {
 using steady = std::chrono::steady_clock;
 
 // Epoch milliseconds by the server's clock (clock_timestamp: the real time, not the start of
-// the transaction).
-constexpr const char* kNow = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+// the transaction), rounded down: rounding to nearest would end leases up to 0.5 ms before the
+// holder's own expiration time, letting a second owner in while the first still acts.
+constexpr const char* kNow = "floor(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
 enum Stmt : std::size_t { kInsert, kTakeOver, kDelete, kDeleteOwned, kExtend, kGet, kNowQ, kCount };
 constexpr std::array<const char*, kCount> kStmtNames = {

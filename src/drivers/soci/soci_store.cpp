@@ -244,7 +244,7 @@ Sql build_sql(SociDialect d, const std::string& raw_table) {
       break;
     case SociDialect::postgresql:
       // clock_timestamp(): the real time, not the start of the transaction.
-      now = "CAST(extract(epoch from clock_timestamp()) * 1000 AS bigint)";
+      now = "CAST(floor(extract(epoch from clock_timestamp()) * 1000) AS bigint)";
       ms = "CAST(:ms AS bigint)";
       break;
     case SociDialect::mysql:
