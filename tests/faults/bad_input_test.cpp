@@ -9,7 +9,9 @@
 // conformance suite; malformed JSON and URLs in tests/unit.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -18,17 +20,13 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
-#include <atomic>
-
 #include "verrou/verrou.hpp"
 
 namespace {
 
-using verrou::InvalidArgumentError;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using verrou::InvalidArgumentError;
 
 // A password distinctive enough that finding it anywhere means it leaked, and its
 // percent-encoded form as it appears in URLs.
@@ -65,14 +63,14 @@ void expect_refused(const std::string& url, const std::string& mentions) {
 
 // SQL that must never reach a statement: each is refused as a table name.
 const std::vector<std::string> kHostileTables = {
-    "verrou%3B%20DROP%20TABLE%20x",     // verrou; DROP TABLE x
-    "verrou'",                          // quote
-    "ver%22rou",                        // double quote
-    "ver%60rou",                        // backquote
-    "verrou--",                         // comment
-    "verrou%20x",                       // space
-    "x%2F*%20*%2F",                     // /* */
-    std::string(300, 't'),              // too long for any of the databases
+    "verrou%3B%20DROP%20TABLE%20x",  // verrou; DROP TABLE x
+    "verrou'",                       // quote
+    "ver%22rou",                     // double quote
+    "ver%60rou",                     // backquote
+    "verrou--",                      // comment
+    "verrou%20x",                    // space
+    "x%2F*%20*%2F",                  // /* */
+    std::string(300, 't'),           // too long for any of the databases
 };
 
 // Options every SQL store reads; `base` ends with the path, before '?'.
@@ -136,8 +134,7 @@ TEST(BadInput, RetryAttemptsZeroIsRefused) {
 
 #ifdef VERROU_HAS_SQLITE
 TEST(BadInput, SqliteOptionsAndTableNames) {
-  const std::string path = ::testing::TempDir() + "verrou-bad-input-" +
-                           unique_suffix() + ".db";
+  const std::string path = ::testing::TempDir() + "verrou-bad-input-" + unique_suffix() + ".db";
   expect_sql_store_refuses_bad_options("sqlite://" + path);
   expect_refused("sqlite://" + path + "?busy_timeout=soon", "busy_timeout");
   expect_refused("sqlite://" + path + "?busy_timeout=0", "busy_timeout");
@@ -148,7 +145,8 @@ TEST(BadInput, SqliteOptionsAndTableNames) {
 
 #ifdef VERROU_HAS_POSTGRES
 TEST(BadInput, PostgresOptionsAndTableNames) {
-  const std::string base = std::string("postgres://verrou:") + kSecretInUrl + "@127.0.0.1:5432/verrou";
+  const std::string base =
+      std::string("postgres://verrou:") + kSecretInUrl + "@127.0.0.1:5432/verrou";
   expect_sql_store_refuses_bad_options(base);
   expect_refused(base + "?connect_timeout=soon", "connect_timeout");
   expect_refused(base + "?query_timeout=-1s", "query_timeout");
@@ -177,7 +175,8 @@ TEST(BadInput, RedisOptions) {
     expect_refused(base + "?db=-1", "db");
     expect_refused(base + "?db=zero", "db");
   }
-  expect_refused(std::string("redis://:") + kSecretInUrl + "@127.0.0.1:6379/notanumber", "database");
+  expect_refused(std::string("redis://:") + kSecretInUrl + "@127.0.0.1:6379/notanumber",
+                 "database");
   expect_refused(std::string("redis://127.0.0.1:6379?password=") + kSecretInUrl + "&bogus=1",
                  "bogus");
 }
@@ -189,8 +188,8 @@ TEST(BadInput, DynamodbOptionsAndTableNames) {
   expect_refused(base + "&table=verrou&bogus_option=1", "bogus_option");
   expect_refused(base + "&table=verrou&create_table=maybe", "create_table");
   expect_refused(base + "&table=verrou&request_timeout=soon", "request_timeout");
-  for (const std::string& table : std::vector<std::string>{
-           "verrou%3B%20DROP%20TABLE%20x", "a'b", "ab", "x%22y", std::string(300, 't')}) {
+  for (const std::string& table : std::vector<std::string>{"verrou%3B%20DROP%20TABLE%20x", "a'b",
+                                                           "ab", "x%22y", std::string(300, 't')}) {
     expect_refused(base + "&table=" + table, "table");
   }
 }
@@ -330,7 +329,7 @@ TEST(Secrets, RedactUrlHidesEveryFormOfThePassword) {
            std::string("redis://cache:6379?password=") + kSecretInUrl,
            std::string("redis+cluster://u:") + kSecretInUrl + "@a:1,b:2",
            std::string("mysql://u:") + kSecretInUrl + "@[::1]:3306/db?table=t",
-           std::string("postgres://u:") + kSecretInUrl + "@",             // truncated
+           std::string("postgres://u:") + kSecretInUrl + "@",              // truncated
            std::string("postgres://u:") + kSecretInUrl + "@h:99999999/d",  // bad port
        }) {
     EXPECT_THAT(verrou::redact_url(url), Not(HasSubstr(kSecretCore))) << url;

@@ -25,8 +25,7 @@
 namespace {
 
 std::string socket_path() {
-  static const std::string path =
-      "/tmp/verrou-fuzz-redis-" + std::to_string(::getpid()) + ".sock";
+  static const std::string path = "/tmp/verrou-fuzz-redis-" + std::to_string(::getpid()) + ".sock";
   return path;
 }
 
@@ -83,11 +82,11 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size > 65536) return 0;  // more than the socket buffers hold at once
   const int listener = listen_once();
-  std::thread server(serve, listener,
-                     std::string(reinterpret_cast<const char*>(data), size));
+  std::thread server(serve, listener, std::string(reinterpret_cast<const char*>(data), size));
   {
     verrou::RedisConnection connection = verrou::RedisConnection::from_url(
-        "redis+unix://" + socket_path() + "?connect_timeout=200ms&command_timeout=200ms&pool_size=1");
+        "redis+unix://" + socket_path() +
+        "?connect_timeout=200ms&command_timeout=200ms&pool_size=1");
     verrou::RedisStore store({.connection = connection, .key_prefix = {}});
     const std::string key = "fuzz";
     const std::string owner = "0123456789abcdef0123456789abcdef";

@@ -2,8 +2,9 @@
 //
 // verrou_mutex_check: does a store keep its promise of mutual exclusion under load?
 //
-//   verrou_mutex_check run   --store URL [--store-env VAR] [--processes N] [--threads M] [--keys K] [--seconds S]
-//                            [--ttl D] [--hold-us U] [--dir D] [--allow-faults]
+//   verrou_mutex_check run   --store URL [--store-env VAR] [--processes N] [--threads M]
+//                            [--keys K] [--seconds S] [--ttl D] [--hold-us U] [--dir D]
+//                            [--allow-faults]
 //                            [--expect-recovery] [--max-op D] [--min-cycles N]
 //   verrou_mutex_check check --dir D [--allow-faults] [--expect-recovery] [--max-op D] ...
 //   verrou_mutex_check pause --store URL [--ttl D]
@@ -115,10 +116,10 @@ struct Options {
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "verrou_mutex_check: " << why << "\n"
-            << "usage: verrou_mutex_check run --store URL [--store-env VAR] [--processes N] [--threads M]\n"
-               "         [--keys K]\n"
-               "         [--seconds S] [--ttl D|forever] [--hold-us U] [--dir D] [--allow-faults]\n"
-               "         [--expect-recovery] [--max-op D] [--min-cycles N] [--acquire-timeout D]\n"
+            << "usage: verrou_mutex_check run --store URL [--store-env VAR] [--processes N]\n"
+               "         [--threads M] [--keys K] [--seconds S] [--ttl D|forever] [--hold-us U]\n"
+               "         [--dir D] [--allow-faults] [--expect-recovery] [--max-op D]\n"
+               "         [--min-cycles N] [--acquire-timeout D]\n"
                "       verrou_mutex_check check --dir D [same checking options]\n"
                "       verrou_mutex_check pause --store URL [--ttl D]\n"
                "       verrou_mutex_check hog-sqlite --dir D [--seconds S]\n";
@@ -134,25 +135,39 @@ Options parse_options(int argc, char** argv) {
       return argv[++i];
     };
     try {
-      if (name == "--store") o.store = value();
-      else if (name == "--store-env") {
+      if (name == "--store") {
+        o.store = value();
+      } else if (name == "--store-env") {
         // The URL from this environment variable when set (CI points tests at its servers).
         const char* env = std::getenv(value().c_str());
         if (env != nullptr && *env != '\0') o.store_from_env = env;
+      } else if (name == "--dir") {
+        o.dir = value();
+      } else if (name == "--processes") {
+        o.processes = std::stoi(value());
+      } else if (name == "--threads") {
+        o.threads = std::stoi(value());
+      } else if (name == "--keys") {
+        o.keys = std::stoi(value());
+      } else if (name == "--seconds") {
+        o.seconds = std::stod(value());
+      } else if (name == "--ttl") {
+        o.ttl = verrou::parse_ttl(value());
+      } else if (name == "--hold-us") {
+        o.hold_us = std::stol(value());
+      } else if (name == "--allow-faults") {
+        o.allow_faults = true;
+      } else if (name == "--expect-recovery") {
+        o.expect_recovery = o.allow_faults = true;
+      } else if (name == "--max-op") {
+        o.max_op = verrou::parse_duration(value());
+      } else if (name == "--min-cycles") {
+        o.min_cycles = std::stol(value());
+      } else if (name == "--acquire-timeout") {
+        o.acquire_timeout = verrou::parse_duration(value());
+      } else {
+        usage("unknown option " + name);
       }
-      else if (name == "--dir") o.dir = value();
-      else if (name == "--processes") o.processes = std::stoi(value());
-      else if (name == "--threads") o.threads = std::stoi(value());
-      else if (name == "--keys") o.keys = std::stoi(value());
-      else if (name == "--seconds") o.seconds = std::stod(value());
-      else if (name == "--ttl") o.ttl = verrou::parse_ttl(value());
-      else if (name == "--hold-us") o.hold_us = std::stol(value());
-      else if (name == "--allow-faults") o.allow_faults = true;
-      else if (name == "--expect-recovery") o.expect_recovery = o.allow_faults = true;
-      else if (name == "--max-op") o.max_op = verrou::parse_duration(value());
-      else if (name == "--min-cycles") o.min_cycles = std::stol(value());
-      else if (name == "--acquire-timeout") o.acquire_timeout = verrou::parse_duration(value());
-      else usage("unknown option " + name);
     } catch (const std::exception& e) {
       usage("bad value for " + name + ": " + e.what());
     }
@@ -184,11 +199,16 @@ enum class Outcome { kOk, kNotOwned, kStorage, kOther, kNone };
 
 const char* outcome_name(Outcome o) {
   switch (o) {
-    case Outcome::kOk: return "ok";
-    case Outcome::kNotOwned: return "not_owned";
-    case Outcome::kStorage: return "storage_error";
-    case Outcome::kOther: return "other_error";
-    case Outcome::kNone: return "-";
+    case Outcome::kOk:
+      return "ok";
+    case Outcome::kNotOwned:
+      return "not_owned";
+    case Outcome::kStorage:
+      return "storage_error";
+    case Outcome::kOther:
+      return "other_error";
+    case Outcome::kNone:
+      return "-";
   }
   return "?";
 }
@@ -205,15 +225,15 @@ struct Hold {
   int key = 0;
   std::string owner;
   std::int64_t fence = 0;
-  std::int64_t called_at = 0;    // just before acquire was called
-  std::int64_t acquired_at = 0;  // just after it returned true
-  std::int64_t released_at = 0;  // just before release was called
-  std::int64_t release_done = 0; // just after release returned or threw
-  std::int64_t lease_end = 0;    // a lower bound of the real lease end (see worker_thread)
-  std::int64_t seen = 0;         // the protected counter as read while holding
+  std::int64_t called_at = 0;     // just before acquire was called
+  std::int64_t acquired_at = 0;   // just after it returned true
+  std::int64_t released_at = 0;   // just before release was called
+  std::int64_t release_done = 0;  // just after release returned or threw
+  std::int64_t lease_end = 0;     // a lower bound of the real lease end (see worker_thread)
+  std::int64_t seen = 0;          // the protected counter as read while holding
   Outcome release = Outcome::kNone;
   Outcome second_release = Outcome::kNone;
-  std::string process;           // log file, for messages
+  std::string process;  // log file, for messages
 };
 
 // Failed operations, and how long they took: "op <name> <outcome> <start> <duration_ns>".
@@ -230,16 +250,17 @@ class Log {
   void hold(const Hold& h) {
     std::ostringstream line;
     line << "hold " << h.key << ' ' << h.owner << ' ' << h.fence << ' ' << h.called_at << ' '
-         << h.acquired_at << ' ' << h.released_at << ' ' << h.release_done << ' ' << h.lease_end << ' ' << h.seen << ' '
-         << outcome_name(h.release) << ' ' << outcome_name(h.second_release) << '\n';
+         << h.acquired_at << ' ' << h.released_at << ' ' << h.release_done << ' ' << h.lease_end
+         << ' ' << h.seen << ' ' << outcome_name(h.release) << ' ' << outcome_name(h.second_release)
+         << '\n';
     add(line.str());
   }
   void op(const OpRecord& r) {
     std::string message = r.message;
     std::replace(message.begin(), message.end(), '\n', ' ');
     std::ostringstream line;
-    line << "op " << r.name << ' ' << outcome_name(r.outcome) << ' ' << r.started << ' '
-         << r.took << ' ' << message << '\n';
+    line << "op " << r.name << ' ' << outcome_name(r.outcome) << ' ' << r.started << ' ' << r.took
+         << ' ' << message << '\n';
     add(line.str());
   }
   void add(const std::string& line) {
@@ -344,9 +365,8 @@ void worker_thread(const Options& o, const std::vector<std::string>& keys,
     if (o.ttl) {
       h.lease_end = h.called_at + std::chrono::nanoseconds(*o.ttl).count() - 1'000'000;
       if (const auto left = lock.remaining_time()) {
-        h.lease_end = std::max(h.lease_end, h.acquired_at +
-                                                std::chrono::nanoseconds(*left).count() -
-                                                1'000'000);
+        h.lease_end = std::max(h.lease_end,
+                               h.acquired_at + std::chrono::nanoseconds(*left).count() - 1'000'000);
       }
     }
     h.fence = next_fence(fence_fds[static_cast<std::size_t>(k)]);
@@ -385,14 +405,14 @@ int worker_process(const Options& o, int index) {
   try {
     verrou::LockFactory locks(verrou::open_store(replace_dir(o.store, o.dir)));
     const auto keys = key_names(o.dir, o.keys);
-    const std::int64_t end_ns =
-        realtime_ns() + static_cast<std::int64_t>(o.seconds * 1e9);
+    const std::int64_t end_ns = realtime_ns() + static_cast<std::int64_t>(o.seconds * 1e9);
     std::vector<std::thread> threads;
     for (int t = 0; t < o.threads; ++t) {
       threads.emplace_back([&, t] {
         try {
-          worker_thread(o, keys, locks, log, end_ns,
-                        static_cast<unsigned>(index * 1000 + t) ^ static_cast<unsigned>(::getpid()));
+          worker_thread(
+              o, keys, locks, log, end_ns,
+              static_cast<unsigned>(index * 1000 + t) ^ static_cast<unsigned>(::getpid()));
         } catch (const std::exception& e) {
           log.add(std::string("fatal ") + e.what() + "\n");
         }
@@ -445,8 +465,8 @@ std::string probe(const Options& o) {
 
 struct CheckResult {
   long cycles = 0;
-  long expiries = 0;       // refused releases after the lease ran out
-  long ghost_releases = 0; // releases that failed with a storage error
+  long expiries = 0;        // refused releases after the lease ran out
+  long ghost_releases = 0;  // releases that failed with a storage error
   long storage_errors = 0;
   long timeouts = 0;
   long after_last_error = 0;  // holds acquired after the last storage error
@@ -466,8 +486,8 @@ std::string describe(const Hold& h) {
   std::ostringstream out;
   out << "[key " << h.key << " owner " << h.owner.substr(0, 8) << " fence " << h.fence
       << " acquired " << h.acquired_at << " released " << h.released_at << " lease end "
-      << (h.lease_end == kNever ? std::string("never") : std::to_string(h.lease_end))
-      << " release " << outcome_name(h.release) << " (" << h.process << ")]";
+      << (h.lease_end == kNever ? std::string("never") : std::to_string(h.lease_end)) << " release "
+      << outcome_name(h.release) << " (" << h.process << ")]";
   return out.str();
 }
 
@@ -530,8 +550,7 @@ CheckResult check_logs(const Options& o, std::vector<std::string>& fatal) {
     r.cycles += static_cast<long>(holds.size());
     // Release accounting, and successful calls that took too long.
     const std::int64_t max_op = std::chrono::nanoseconds(o.max_op).count();
-    const std::int64_t max_acquire =
-        max_op + std::chrono::nanoseconds(o.acquire_timeout).count();
+    const std::int64_t max_acquire = max_op + std::chrono::nanoseconds(o.acquire_timeout).count();
     for (const auto& h : holds) {
       if (h.called_at > last_error) ++r.after_last_error;
       if (h.acquired_at - h.called_at > max_acquire) {
@@ -781,9 +800,11 @@ int pause_test(Options o) {
   int status = 0;
   ::waitpid(pid, &status, 0);
   if (result != "RRRRR") {
-    fail("the thawed holder's extend/release/extend(d) on the taken lock, then extend/release "
-         "on the expired untaken one gave '" + result +
-         "' (R = LockNotOwnedError expected; S = succeeded, E = LockStorageError, F = failed)");
+    fail(
+        "the thawed holder's extend/release/extend(d) on the taken lock, then extend/release "
+        "on the expired untaken one gave '" +
+        result +
+        "' (R = LockNotOwnedError expected; S = succeeded, E = LockStorageError, F = failed)");
   }
   if (taken) {
     try {
