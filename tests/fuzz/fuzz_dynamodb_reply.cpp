@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Fuzz target: the DynamoDB store's reply path — the HTTP bodies it parses as JSON and reads
-// (table status, items, expiry numbers, error types) — against a hostile endpoint. A fake
-// server on a loopback port answers the store's requests one by one from the fuzz input:
-// chunks separated by "\xff\xff", each chunk's first byte choosing the HTTP status (200, 400,
-// 500) and the rest being the body; once the chunks run out, connections are refused. The
-// store (with table creation on) runs one of each operation. Every call must return or throw
+// (table status, items, expiry numbers, error types) — against a hostile endpoint. The first
+// byte of the input chooses whether the store checks (and creates) its table first (even) or
+// not (odd). A fake server on a loopback port answers the store's requests one by one from the
+// rest: chunks separated by "\xff\xff", each chunk's first byte choosing the HTTP status (200,
+// 400, 500) and the rest being the body; once the chunks run out, connections are refused. The
+// store runs one of each operation. Every call must return or throw
 // a verrou::Error: no crash, no hang, no other exception.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -41,8 +42,7 @@ std::vector<std::string> split_chunks(std::string_view input) {
 
 std::string response(const std::string& chunk) {
   static constexpr int kStatus[] = {200, 400, 500, 200};
-  const int status =
-      chunk.empty() ? 200 : kStatus[static_cast<unsigned char>(chunk[0]) % 4];
+  const int status = chunk.empty() ? 200 : kStatus[static_cast<unsigned char>(chunk[0]) % 4];
   const std::string body = chunk.empty() ? std::string() : chunk.substr(1);
   return "HTTP/1.1 " + std::to_string(status) +
          " Fuzz\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: " +
@@ -141,12 +141,15 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  if (size > 16384) return 0;
-  FakeServer server(split_chunks(std::string_view(reinterpret_cast<const char*>(data), size)));
-  const std::string url = "dynamodb://?region=us-east-1&endpoint=http://127.0.0.1:" +
-                          std::to_string(server.port) +
-                          "&table=fuzz&create_table=1&connect_timeout=200ms"
-                          "&request_timeout=500ms&retry_deadline=0ms";
+  if (size == 0 || size > 16384) return 0;
+  const bool create_table = data[0] % 2 == 0;
+  FakeServer server(
+      split_chunks(std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1)));
+  const std::string url =
+      "dynamodb://?region=us-east-1&endpoint=http://127.0.0.1:" + std::to_string(server.port) +
+      "&table=fuzz&create_table=" + (create_table ? "1" : "0") +
+      "&connect_timeout=200ms"
+      "&request_timeout=500ms&retry_deadline=0ms";
   try {
     verrou::DynamoDbStore store(verrou::DynamoDbStoreOptions::from_url(url));
     const std::string key = "fuzz";
