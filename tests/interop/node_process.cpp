@@ -33,7 +33,8 @@ void close_fd(int& fd) {
 }
 }  // namespace
 
-NodeHelper::NodeHelper(const std::string& url, std::chrono::milliseconds startup) {
+NodeHelper::NodeHelper(const std::string& url, const std::string& driver,
+                       std::chrono::milliseconds startup) {
   // A helper that dies makes writes to its stdin fail with EPIPE instead of killing the test.
   ::signal(SIGPIPE, SIG_IGN);
   int in[2];
@@ -48,7 +49,8 @@ NodeHelper::NodeHelper(const std::string& url, std::chrono::milliseconds startup
   const std::string node = node_executable();
   const std::string script = helper_script();
   std::vector<char*> argv{const_cast<char*>(node.c_str()), const_cast<char*>(script.c_str()),
-                          const_cast<char*>(url.c_str()), nullptr};
+                          const_cast<char*>(url.c_str()), const_cast<char*>(driver.c_str()),
+                          nullptr};
   const int rc = ::posix_spawnp(&pid_, node.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   ::close(in[0]);

@@ -20,9 +20,11 @@ struct HelperError : std::runtime_error {
 /// One Node.js helper process on one store URL. Not thread-safe: one test thread drives it.
 class NodeHelper {
  public:
-  /// Starts `node helper.mjs url` and waits (up to `startup`) for it to report ready.
+  /// Starts `node helper.mjs url driver` and waits (up to `startup`) for it to report ready.
+  /// `driver`: Verrou's SQL store to use, "knex" or "kysely" (ignored by other stores).
   /// Throws HelperError with the helper's own message when it could not open the store.
-  NodeHelper(const std::string& url, std::chrono::milliseconds startup = std::chrono::seconds(90));
+  explicit NodeHelper(const std::string& url, const std::string& driver = "knex",
+                      std::chrono::milliseconds startup = std::chrono::seconds(90));
   ~NodeHelper();
   NodeHelper(const NodeHelper&) = delete;
   NodeHelper& operator=(const NodeHelper&) = delete;

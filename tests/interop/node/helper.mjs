@@ -2,7 +2,8 @@
 //
 // Holds locks with @verrou/core on command, for verrou-cpp's interoperability tests.
 //
-//   node helper.mjs <store URL>        (URL forms: see stores.mjs)
+//   node helper.mjs <store URL> [knex|kysely]   (URL forms: see stores.mjs; SQL stores use
+//                                               Verrou's knex store unless told kysely)
 //
 // Prints {"ready":true} once the store is open (its table created), then reads one JSON request
 // per line on stdin and answers each with one JSON line on stdout:
@@ -37,7 +38,7 @@ const send = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 
 let opened
 try {
-  opened = await openStore(url)
+  opened = await openStore(url, {}, process.argv[3] ?? 'knex')
 } catch (e) {
   send({ ready: false, error: String(e?.stack ?? e) })
   process.exit(1)

@@ -12,7 +12,7 @@
 //   dynamodb://?region=R&endpoint=http://host:port&table=T
 //
 // `openStore(url)` returns { factory, raw, close }: a LockFactory on Verrou's own driver for
-// that store, and `raw` — direct reads of the stored data (what Verrou wrote, or verrou-cpp),
+// that store (for SQL: its knex store, or its kysely store when asked), and `raw` — direct reads of the stored data (what Verrou wrote, or verrou-cpp),
 // with the client library underneath, bypassing Verrou.
 import { LockFactory } from '@verrou/core'
 import { memoryStore } from '@verrou/core/drivers/memory'
@@ -43,7 +43,22 @@ function knexFor(url, client) {
   return { table, poolSize, connection }
 }
 
-async function openKnex(url, client) {
+// Verrou's kysely store on the same database: a Kysely instance over the same client library.
+async function kyselyFor(client, connection, poolSize) {
+  const { Kysely, PostgresDialect, MysqlDialect, SqliteDialect } = await import('kysely')
+  if (client === 'pg') {
+    const { default: pg } = await import('pg')
+    return new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ ...connection, max: poolSize }) }) })
+  }
+  if (client === 'mysql2') {
+    const mysql = await import('mysql2')
+    return new Kysely({ dialect: new MysqlDialect({ pool: mysql.createPool({ ...connection, connectionLimit: poolSize }) }) })
+  }
+  const { default: Database } = await import('better-sqlite3')
+  return new Kysely({ dialect: new SqliteDialect({ database: new Database(connection.filename) }) })
+}
+
+async function openKnex(url, client, driver) {
   const { default: knex } = await import('knex')
   const { table, poolSize, connection } = knexFor(url, client)
   const db = knex({
@@ -52,7 +67,17 @@ async function openKnex(url, client) {
     useNullAsDefault: true,
     pool: client === 'better-sqlite3' ? { min: 1, max: 1 } : { min: 0, max: poolSize },
   })
-  const store = knexStore({ connection: db, tableName: table, autoCreateTable: true }).factory()
+  // The lock store is Verrou's knex store, or with driver "kysely" its kysely store; raw
+  // reads and writes always go through knex.
+  let kysely = null
+  let store
+  if (driver === 'kysely') {
+    const { kyselyStore } = await import('@verrou/core/drivers/kysely')
+    kysely = await kyselyFor(client, connection, poolSize)
+    store = kyselyStore({ connection: kysely, tableName: table, autoCreateTable: true }).factory()
+  } else {
+    store = knexStore({ connection: db, tableName: table, autoCreateTable: true }).factory()
+  }
   // Verrou creates its table from the store's constructor; wait for it before reporting ready.
   await store.exists('verrou-interop:warm-up')
   const toNumber = (v) => (v === null || v === undefined ? null : Number(v))
@@ -73,7 +98,10 @@ async function openKnex(url, client) {
         await db.schema.dropTableIfExists(table)
       },
     },
-    close: () => db.destroy(),
+    close: async () => {
+      if (kysely) await kysely.destroy()
+      await db.destroy()
+    },
   }
 }
 
@@ -185,17 +213,18 @@ async function openMemory() {
   }
 }
 
-/// Opens Verrou on the store `text` names (see the file comment).
-export async function openStore(text, factoryOptions = {}) {
+/// Opens Verrou on the store `text` names (see the file comment). `driver` "kysely" picks
+/// Verrou's kysely store instead of its knex store for SQL databases.
+export async function openStore(text, factoryOptions = {}, driver = 'knex') {
   const url = new URL(text)
   const scheme = url.protocol.replace(/:$/, '')
   let opened
   switch (scheme) {
     case 'memory': opened = await openMemory(); break
     case 'redis': opened = await openRedis(url); break
-    case 'sqlite': opened = await openKnex(url, 'better-sqlite3'); break
-    case 'postgres': case 'postgresql': opened = await openKnex(url, 'pg'); break
-    case 'mysql': case 'mariadb': opened = await openKnex(url, 'mysql2'); break
+    case 'sqlite': opened = await openKnex(url, 'better-sqlite3', driver); break
+    case 'postgres': case 'postgresql': opened = await openKnex(url, 'pg', driver); break
+    case 'mysql': case 'mariadb': opened = await openKnex(url, 'mysql2', driver); break
     case 'dynamodb': opened = await openDynamo(url); break
     default: throw new Error(`unsupported store URL scheme "${scheme}"`)
   }
