@@ -44,8 +44,8 @@ fi
 checker="$build/tests/stress/verrou_mutex_check"
 [[ -x "$checker" ]] || { echo "stress.sh: no $checker" >&2; exit 2; }
 
-export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-verrou-test}"
-export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-verrou-test-secret}"
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-verrouTests}"
+export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-verrouTestsSecret}"
 url_of() {
   case "$1" in
     memory) echo "memory:" ;;

@@ -150,8 +150,8 @@ case "$kind" in
       skip_or_fail "cannot install dynalite (see scripts/servers/dynamodb-npm/install.sh)"
     dynalite_start "$base" || exit 1
     # Any credentials do for dynalite; the store insists on having some.
-    export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-verrou-test}"
-    export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-verrou-test-secret}"
+    export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-verrouTests}"
+    export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-verrouTestsSecret}"
     url="dynamodb://?region=us-east-1&endpoint=http://127.0.0.1:$base&table=verrou_faults&connect_timeout=1s&request_timeout=2s&retry_deadline=1s"
     stop() { dynalite_kill; }
     start() { dynalite_start "$base"; }

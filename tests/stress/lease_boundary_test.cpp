@@ -116,11 +116,19 @@ TEST(LeaseBoundary, RedisCluster) {
 
 #ifdef VERROU_HAS_DYNAMODB
 TEST(LeaseBoundary, Dynamodb) {
-  ::setenv("AWS_ACCESS_KEY_ID", "verrou-test", 0);
-  ::setenv("AWS_SECRET_ACCESS_KEY", "verrou-test-secret", 0);
+  ::setenv("AWS_ACCESS_KEY_ID", "verrouTests", 0);
+  ::setenv("AWS_SECRET_ACCESS_KEY", "verrouTestsSecret", 0);
   check_lease_boundary(
       env_or("VERROU_DYNAMODB_URL",
              "dynamodb://?region=us-east-1&endpoint=http://127.0.0.1:8000&table=verrou_tests"));
+}
+
+TEST(LeaseBoundary, DynamodbLocal) {
+  ::setenv("AWS_ACCESS_KEY_ID", "verrouTests", 0);
+  ::setenv("AWS_SECRET_ACCESS_KEY", "verrouTestsSecret", 0);
+  check_lease_boundary(env_or(
+      "VERROU_DYNAMODB_LOCAL_URL",
+      "dynamodb://?region=us-east-1&endpoint=http://127.0.0.1:8001&table=verrou_tests"));
 }
 #endif
 
