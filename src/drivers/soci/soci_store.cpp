@@ -637,7 +637,14 @@ struct SociAdapter::Impl {
     }
     auto own = std::make_unique<OwnSession>();
     try {
-      own->session = std::make_unique<soci::session>(options.backend, cs);
+      {
+        // Some ODBC drivers are not thread-safe while connecting (psqlODBC calls setlocale,
+        // which races with another thread doing the same): ODBC connects take turns.
+        static std::mutex odbc_connect;
+        std::unique_lock turn(odbc_connect, std::defer_lock);
+        if (options.backend == "odbc") turn.lock();
+        own->session = std::make_unique<soci::session>(options.backend, cs);
+      }
       soci::session* session = own->session.get();
       if (options.backend == "sqlite3") {
         // Writers queue on SQLite's lock for up to 5 s instead of failing at once.
