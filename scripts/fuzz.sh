@@ -51,10 +51,12 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 rm -f "$build/configure.log"
 
 if [[ ${#targets[@]} -eq 0 ]]; then
+  # Read the list once: `grep -q` on a pipe could end cmake early, failing under pipefail.
+  defined="$(cmake --build "$build" --target help 2>/dev/null || true)"
   for source in tests/fuzz/fuzz_*.cpp; do
     name="$(basename "$source" .cpp)"
     # A target whose driver is not built is not defined in this build.
-    if cmake --build "$build" --target help 2>/dev/null | grep -q "^$name:"; then targets+=("$name"); fi
+    if grep -q "^$name:" <<<"$defined"; then targets+=("$name"); fi
   done
 fi
 cmake --build "$build" -j "${VERROU_JOBS:-2}" --target "${targets[@]}" >"$build/build.log" 2>&1 || {
