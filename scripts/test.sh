@@ -7,6 +7,7 @@
 #
 #   scripts/test.sh                    # everything (what CI runs)
 #   VERROU_PRESETS="release" scripts/test.sh     # only some builds
+#   VERROU_FUZZ_SECONDS=0 scripts/test.sh        # skip the short fuzz run (default 10 s a target)
 #
 # Servers are required: a test whose server is unreachable fails rather than skips.
 set -euo pipefail
@@ -43,6 +44,12 @@ if [[ " $presets " == *" release "* ]]; then
     -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build build/packaging
   ctest --test-dir build/packaging --output-on-failure
+fi
+
+fuzz_seconds="${VERROU_FUZZ_SECONDS:-10}"
+if [[ "$fuzz_seconds" != 0 ]]; then
+  step "fuzz: every libFuzzer target for ${fuzz_seconds}s (clang, ASan+UBSan)"
+  scripts/fuzz.sh --seconds "$fuzz_seconds"
 fi
 
 step "all test builds passed: $presets"
