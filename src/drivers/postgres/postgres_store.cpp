@@ -422,8 +422,12 @@ std::optional<std::chrono::system_clock::time_point> PostgresStore::save_waiting
     const std::string& key, const std::string& owner, std::optional<Duration> ttl,
     steady::time_point until, steady::time_point waiting_since) {
   (void)waiting_since;  // every waiter is woken; the database decides who wins
+  // A free lock needs no listener: most acquires end here, without tying up a listening
+  // connection (with many threads, that would open a connection per acquire).
+  if (const auto stamp = clock_(); save(key, owner, ttl)) return stamp;
+  if (steady::now() >= until) return std::nullopt;
   auto& impl = *postgres_->impl_;
-  // Listen before trying: a release between a failed try and the wait is then not missed.
+  // Listen before trying again: a release between a failed try and the wait is then not missed.
   std::unique_ptr<Connection> listener = impl.take_listener();
   auto give_back = [&] {
     if (listener) impl.give_back_listener(std::move(listener));
