@@ -99,6 +99,11 @@ class WaitableLockStore {
       const std::string& key, const std::string& owner, std::optional<Duration> ttl,
       std::chrono::steady_clock::time_point until,
       std::chrono::steady_clock::time_point waiting_since) = 0;
+
+  /// Whether the store itself serves the waiters of a key in `waiting_since` order (the memory
+  /// store does). When false, `Lock` lines up the callers of this process itself, so they
+  /// are served in order and a release in this process wakes the next one at once.
+  [[nodiscard]] virtual bool serves_waiters_in_order() const noexcept { return false; }
 };
 
 /// A lazy factory of a store, as `memory_store()`, `redis_store(...)` and the other drivers

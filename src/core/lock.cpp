@@ -5,6 +5,7 @@
 #include <random>
 #include <thread>
 
+#include "detail/local_queue.hpp"
 #include "detail/owner.hpp"
 #include "verrou/errors.hpp"
 #include "verrou/lock_factory.hpp"
@@ -122,8 +123,27 @@ bool Lock::acquire(const AcquireOptions& options) {
   const auto deadline =
       retry.timeout ? saturating_add(start, *retry.timeout) : SteadyClock::time_point::max();
 
+  if (waitable_ != nullptr && waitable_->serves_waiters_in_order()) {
+    // The store queues its waiters itself and hands a released lock to the first.
+    for (std::uint64_t attempt = 1;; ++attempt) {
+      const bool last = retry.attempts && attempt >= *retry.attempts;
+      if (last) return try_once();
+      const auto until = std::min(saturating_add(SteadyClock::now(), delay), deadline);
+      if (auto written = waitable_->save_waiting(key_, owner_, ttl_, until, start)) {
+        mark_acquired(to_epoch_ms(*written));
+        return true;
+      }
+      if (SteadyClock::now() >= deadline) return false;
+    }
+  }
+
+  // Line up with this process's other callers for the key: only the first asks the store,
+  // and a release through this store wakes it without waiting out the delay.
+  detail::QueueTicket ticket(store_.get(), key_, start);
   for (std::uint64_t attempt = 1;; ++attempt) {
     const bool last = retry.attempts && attempt >= *retry.attempts;
+    if (!ticket.wait_front(deadline)) return false;
+    const std::uint64_t releases_seen = ticket.releases();
     if (waitable_ != nullptr && !last) {
       // One attempt that waits for a release, for at most the retry delay.
       const auto until = std::min(saturating_add(SteadyClock::now(), delay), deadline);
@@ -137,16 +157,22 @@ bool Lock::acquire(const AcquireOptions& options) {
     if (last) return false;
     if (SteadyClock::now() >= deadline) return false;
     if (waitable_ == nullptr) {
-      std::this_thread::sleep_until(
-          std::min(saturating_add(SteadyClock::now(), jittered(delay)), deadline));
+      ticket.wait_release(releases_seen,
+                          std::min(saturating_add(SteadyClock::now(), jittered(delay)), deadline));
     }
   }
 }
 
-bool Lock::acquire_immediately() { return try_once(); }
+bool Lock::acquire_immediately() {
+  // Callers of this process already waiting for the key go first.
+  const bool queued_by_store = waitable_ != nullptr && waitable_->serves_waiters_in_order();
+  if (!queued_by_store && detail::local_waiters(store_.get(), key_)) return false;
+  return try_once();
+}
 
 void Lock::release() {
   store_->remove(key_, owner_);
+  detail::local_release(store_.get(), key_);
   const auto& logger = options_->logger;
   if (logger && logger->enabled(LogLevel::debug)) {
     logger->log(LogLevel::debug, "Lock released", {{"key", key_}});
@@ -169,6 +195,7 @@ void Lock::release_after_failure() noexcept {
 
 void Lock::force_release() {
   store_->force_remove(key_);
+  detail::local_release(store_.get(), key_);
   const auto& logger = options_->logger;
   if (logger && logger->enabled(LogLevel::debug)) {
     logger->log(LogLevel::debug, "Lock force released", {{"key", key_}});

@@ -46,6 +46,9 @@ class MemoryStore final : public LockStore, public WaitableLockStore {
       std::chrono::steady_clock::time_point until,
       std::chrono::steady_clock::time_point waiting_since) override;
 
+  /// True: a released lock goes straight to the longest waiter.
+  [[nodiscard]] bool serves_waiters_in_order() const noexcept override { return true; }
+
   /// How many callers are waiting in `save_waiting` for `key`; for diagnostics and tests.
   [[nodiscard]] std::size_t waiter_count(const std::string& key) const;
 
