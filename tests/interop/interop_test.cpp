@@ -79,12 +79,12 @@ std::string mysql_url(const std::string& unique) {
   return with_param(env_or("VERROU_MYSQL_URL", "mysql://verrou:verrou@127.0.0.1:3306/verrou"),
                     "table", unique);
 }
-std::string dynalite_url(const std::string& unique) {
+[[maybe_unused]] std::string dynalite_url(const std::string& unique) {
   return with_param(env_or("VERROU_DYNAMODB_URL",
                            "dynamodb://?region=us-east-1&endpoint=http://127.0.0.1:8000"),
                     "table", unique);
 }
-std::string dynamodb_local_url(const std::string& unique) {
+[[maybe_unused]] std::string dynamodb_local_url(const std::string& unique) {
   return with_param(env_or("VERROU_DYNAMODB_LOCAL_URL",
                            "dynamodb://?region=us-east-1&endpoint=http://127.0.0.1:8001"),
                     "table", unique);
