@@ -193,6 +193,17 @@ struct DynamoDbStore::Impl {
     return client->call(operation, request);
   }
 
+  // The TableStatus inside `body[object]`, or "" when the reply lacks it or has another shape
+  // (a hostile or broken endpoint must give an error, never a JSON exception).
+  static std::string table_status(const json& body, const char* object) {
+    if (!body.is_object()) return {};
+    const auto described = body.find(object);
+    if (described == body.end() || !described->is_object()) return {};
+    const auto status = described->find("TableStatus");
+    if (status == described->end() || !status->is_string()) return {};
+    return status->get<std::string>();
+  }
+
   void ensure_table(Duration ready_timeout) const {
     const auto deadline = std::chrono::steady_clock::now() + ready_timeout;
     const json describe = {{"TableName", table}};
@@ -201,7 +212,7 @@ struct DynamoDbStore::Impl {
       std::string status;
       Reply r = call("DescribeTable", describe);
       if (r.ok()) {
-        status = r.body["Table"].value("TableStatus", "");
+        status = table_status(r.body, "Table");
       } else if (r.error_type == "ResourceNotFoundException") {
         const json create = {
             {"TableName", table},
@@ -212,7 +223,7 @@ struct DynamoDbStore::Impl {
         };
         Reply c = call("CreateTable", create);
         if (c.ok()) {
-          status = c.body["TableDescription"].value("TableStatus", "");
+          status = table_status(c.body, "TableDescription");
         } else if (c.error_type != "ResourceInUseException") {
           // ResourceInUseException: another process created it first, which is fine.
           fail("CreateTable", c);
