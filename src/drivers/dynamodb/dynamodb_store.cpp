@@ -110,7 +110,11 @@ std::optional<std::int64_t> parse_epoch_ms(const std::string& text) {
   try {
     std::size_t used = 0;
     const double d = std::stod(text, &used);
-    if (used == text.size() && std::isfinite(d)) return static_cast<std::int64_t>(std::floor(d));
+    // Only values an int64 holds: converting anything else is undefined behaviour.
+    constexpr double kLimit = 9.2e18;
+    if (used == text.size() && std::isfinite(d) && d > -kLimit && d < kLimit) {
+      return static_cast<std::int64_t>(std::floor(d));
+    }
   } catch (const std::exception&) {
   }
   return std::nullopt;
