@@ -128,6 +128,35 @@ BIO_METHOD* socket_bio_method() {
   return method;
 }
 
+
+// hiredis 0.14 allocates an array reply's element table as soon as it reads the header, so a
+// broken or hostile server announcing "*844674456" would make it ask for gigabytes. Replies
+// this client expects are small (CLUSTER SLOTS is the largest): refuse huge arrays instead.
+constexpr int kMaxReplyElements = 1 << 20;
+thread_local int refused_elements = 0;
+void* (*hiredis_create_array)(const redisReadTask*, int) = nullptr;
+
+void* bounded_create_array(const redisReadTask* task, int elements) {
+  if (elements < 0 || elements > kMaxReplyElements) {
+    refused_elements = elements;
+    return nullptr;  // the reader reports an error; next_reply explains it
+  }
+  return hiredis_create_array(task, elements);
+}
+
+const redisReplyObjectFunctions* bounded_reply_functions() {
+  static const redisReplyObjectFunctions functions = [] {
+    redisReader* probe = redisReaderCreate();
+    if (probe == nullptr) throw LockStorageError("Redis client: out of memory");
+    redisReplyObjectFunctions f = *probe->fn;
+    redisReaderFree(probe);
+    hiredis_create_array = f.createArray;
+    f.createArray = &bounded_create_array;
+    return f;
+  }();
+  return &functions;
+}
+
 }  // namespace
 
 void storage_failure(std::string_view server, std::string_view operation, std::string_view detail) {
@@ -337,6 +366,7 @@ void Connection::handshake_tls(Deadline deadline) {
 void Connection::open(Deadline deadline) {
   reader_ = redisReaderCreate();
   if (reader_ == nullptr) fail("out of memory");
+  reader_->fn = const_cast<redisReplyObjectFunctions*>(bounded_reply_functions());
   connect_socket(deadline);
   if (tls_ != nullptr) handshake_tls(deadline);
   std::vector<std::vector<std::string>> setup;
@@ -456,7 +486,13 @@ bool Connection::fill(Deadline deadline, int wake_fd) {
 
 std::optional<Reply> Connection::next_reply() {
   void* raw = nullptr;
+  refused_elements = 0;
   if (redisReaderGetReply(reader_, &raw) != REDIS_OK) {
+    if (refused_elements != 0) {
+      fail("bad reply from server: an array of " + std::to_string(refused_elements) +
+           " elements, more than the " + std::to_string(kMaxReplyElements) +
+           " a lock command can receive");
+    }
     fail(std::string("bad reply from server: ") + reader_->errstr);
   }
   if (raw == nullptr) return std::nullopt;
