@@ -66,7 +66,8 @@ class Lock {
   /// Normally made by `LockFactory`. `owner` empty: a new random owner token.
   Lock(std::string key, std::shared_ptr<LockStore> store,
        std::shared_ptr<const LockFactoryOptions> options, std::optional<Duration> ttl,
-       std::string owner = {}, std::optional<std::int64_t> expiration_time = std::nullopt);
+       std::string owner = {}, std::optional<std::int64_t> expiration_time = std::nullopt,
+       std::optional<std::uint64_t> fencing_token = std::nullopt);
 
   Lock(const Lock& other);
   Lock& operator=(const Lock& other);
@@ -134,6 +135,13 @@ class Lock {
   /// The lease length; `nullopt` for a lock that never expires.
   [[nodiscard]] std::optional<Duration> ttl() const { return ttl_; }
 
+  /// The fencing token of the last successful acquisition through this object (or the one a
+  /// restored lock carried): greater than every token given before for this key by this
+  /// store, so the resource the lock protects can refuse a holder whose lease has run out
+  /// (docs/fencing.md). `nullopt` before the first acquisition, and on a store that gives no
+  /// tokens (one that is not a `FencingLockStore`). Does not ask the store.
+  [[nodiscard]] std::optional<std::uint64_t> fencing_token() const;
+
   /// The lock as plain data, for `LockFactory::restore_lock` here or in another process.
   [[nodiscard]] SerializedLock serialize() const;
 
@@ -148,7 +156,8 @@ class Lock {
   static constexpr std::int64_t kNoExpiration = std::numeric_limits<std::int64_t>::min();
 
   bool try_once();
-  void mark_acquired(std::int64_t written_at_ms);
+  void mark_acquired(std::int64_t written_at_ms, std::optional<std::uint64_t> token);
+  void set_token(std::optional<std::uint64_t> token);
   void release_after_failure() noexcept;
 
   template <class F>
@@ -158,8 +167,11 @@ class Lock {
   std::string owner_;
   std::optional<Duration> ttl_;
   std::atomic<std::int64_t> expiration_ms_{kNoExpiration};
+  std::atomic<std::uint64_t> token_{0};
+  std::atomic<bool> has_token_{false};
   std::shared_ptr<LockStore> store_;
   WaitableLockStore* waitable_ = nullptr;  // store_ itself when it can wait, else null
+  FencingLockStore* fencing_ = nullptr;    // store_ itself when it gives tokens, else null
   std::shared_ptr<const LockFactoryOptions> options_;
 };
 

@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -73,6 +74,16 @@ class LockStore {
   virtual void extend(const std::string& key, const std::string& owner, Duration duration) = 0;
 };
 
+/// A lock a store has just taken for a caller, as the capabilities below report it.
+struct Acquired {
+  /// The wall-clock time just before the lock was written: the lease counts from no earlier
+  /// than this.
+  std::chrono::system_clock::time_point written_at{};
+  /// The acquisition's fencing token, from stores that give them (`FencingLockStore`);
+  /// nullopt from other stores.
+  std::optional<std::uint64_t> fencing_token{};
+};
+
 /// Capability: a store that can wait for a held lock to be released instead of being polled.
 ///
 /// `Lock::acquire` uses it when the store implements it (found with `dynamic_cast`), so a
@@ -91,11 +102,11 @@ class WaitableLockStore {
   /// the calls of one `acquire`); stores that queue waiters serve the earliest first, so a
   /// holder that releases and asks again does not pass a caller already waiting.
   ///
-  /// Returns the wall-clock time just before the lock was written (the lease counts from no
-  /// earlier than that), or `nullopt` when the lock was not taken by `until`. May return
-  /// `nullopt` before `until` (a spurious wake-up); the caller then tries again.
-  /// Throws `LockStorageError` when the store fails.
-  virtual std::optional<std::chrono::system_clock::time_point> save_waiting(
+  /// Returns the acquisition (when it was written and, from a store that is also a
+  /// `FencingLockStore`, its fencing token), or `nullopt` when the lock was not taken by
+  /// `until`. May return `nullopt` before `until` (a spurious wake-up); the caller then tries
+  /// again. Throws `LockStorageError` when the store fails.
+  virtual std::optional<Acquired> save_waiting(
       const std::string& key, const std::string& owner, std::optional<Duration> ttl,
       std::chrono::steady_clock::time_point until,
       std::chrono::steady_clock::time_point waiting_since) = 0;
@@ -104,6 +115,90 @@ class WaitableLockStore {
   /// store does). When false, `Lock` lines up the callers of this process itself, so they
   /// are served in order and a release in this process wakes the next one at once.
   [[nodiscard]] virtual bool serves_waiters_in_order() const noexcept { return false; }
+};
+
+/// Capability: a store that gives every acquisition a fencing token.
+///
+/// A fencing token lets the resource a lock protects refuse a holder whose lease has run out
+/// (a paused process, a lost network): the holder sends its token with every write, and the
+/// resource refuses a token lower than the highest it has seen (docs/fencing.md).
+///
+/// Promises a store implementing it keeps (the conformance suite checks them):
+/// - for one key, every acquisition gets a token greater than every token this store's
+///   data gave before for that key, in any process: after release, expiry, force release
+///   and, on durable stores, a restart of the store's server;
+/// - the token is produced atomically with the acquisition (one script, statement,
+///   transaction or conditional write), never as a second step a crash could separate;
+/// - a store that is also a `WaitableLockStore` returns the token from `save_waiting` too.
+///
+/// Tokens are only required to increase, not to be consecutive: a store may skip values.
+///
+/// Thread safety: as `LockStore`.
+class FencingLockStore {
+ public:
+  virtual ~FencingLockStore() = default;
+
+  /// As `LockStore::save`; returns the acquisition's fencing token when the lock was taken,
+  /// `nullopt` when someone else holds it. Throws `LockStorageError` when the store fails.
+  virtual std::optional<std::uint64_t> save_fenced(const std::string& key,
+                                                   const std::string& owner,
+                                                   std::optional<Duration> ttl) = 0;
+};
+
+/// Capability: counting semaphores, at most `limit` holders of a key at once (`Semaphore`).
+///
+/// A semaphore's data never collides with a lock of the same key: a store keeps the two
+/// apart (another table, key space or item). Each holder is an owner token, as for locks.
+///
+/// Promises a store implementing it keeps (the conformance suite checks them):
+/// - `save_permit` admits a holder only while fewer than `limit` holders with live leases
+///   hold a permit of the key, and fewer than the smallest limit any of those holders was
+///   admitted under, so callers that disagree on the limit never exceed the smallest;
+/// - a holder's lease runs out as a lock's does, and its permit is then free again;
+/// - each operation is atomic (count and add in one script, statement or transaction).
+///
+/// Thread safety: as `LockStore`.
+class SemaphoreStore {
+ public:
+  virtual ~SemaphoreStore() = default;
+
+  /// Gives `holder` a permit of `key` when one is free (see above). `ttl` is the holder's
+  /// lease; `nullopt` never expires. Returns false when no permit is free, or when `holder`
+  /// already holds one. Throws `LockStorageError` when the store fails.
+  virtual bool save_permit(const std::string& key, const std::string& holder,
+                           std::uint32_t limit, std::optional<Duration> ttl) = 0;
+
+  /// Gives back the permit of `holder`. Throws `LockNotOwnedError` when `holder` has no live
+  /// permit of `key`, `LockStorageError` when the store fails.
+  virtual void remove_permit(const std::string& key, const std::string& holder) = 0;
+
+  /// Sets the lease of `holder`'s permit to now + `duration`. Throws `LockNotOwnedError` when
+  /// `holder` has no live permit of `key`, `LockStorageError` when the store fails.
+  virtual void extend_permit(const std::string& key, const std::string& holder,
+                             Duration duration) = 0;
+
+  /// How many holders have a live permit of `key`. Throws `LockStorageError` when the
+  /// store fails.
+  virtual std::uint32_t count_permits(const std::string& key) = 0;
+};
+
+/// Capability: a semaphore store that can wait for a permit to be given back instead of being
+/// polled, as `WaitableLockStore` does for locks.
+///
+/// Thread safety: as `LockStore`.
+class WaitableSemaphoreStore {
+ public:
+  virtual ~WaitableSemaphoreStore() = default;
+
+  /// Gives `holder` a permit at once if one is free; otherwise waits until one is given back
+  /// (or a holder's lease runs out) and takes it then, giving up at `until`. Returns the
+  /// acquisition (its `fencing_token` is unset), or `nullopt` when no permit was taken by
+  /// `until` (possibly early: a spurious wake-up). Throws `LockStorageError` when the store
+  /// fails.
+  virtual std::optional<Acquired> save_permit_waiting(
+      const std::string& key, const std::string& holder, std::uint32_t limit,
+      std::optional<Duration> ttl, std::chrono::steady_clock::time_point until,
+      std::chrono::steady_clock::time_point waiting_since) = 0;
 };
 
 /// A lazy factory of a store, as `memory_store()`, `redis_store(...)` and the other drivers

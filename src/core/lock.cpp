@@ -38,16 +38,20 @@ SteadyClock::time_point saturating_add(SteadyClock::time_point t, Duration d) {
 
 Lock::Lock(std::string key, std::shared_ptr<LockStore> store,
            std::shared_ptr<const LockFactoryOptions> options, std::optional<Duration> ttl,
-           std::string owner, std::optional<std::int64_t> expiration_time)
+           std::string owner, std::optional<std::int64_t> expiration_time,
+           std::optional<std::uint64_t> fencing_token)
     : key_(std::move(key)),
       owner_(owner.empty() ? detail::new_owner_token() : std::move(owner)),
       ttl_(ttl),
       expiration_ms_(expiration_time.value_or(kNoExpiration)),
+      token_(fencing_token.value_or(0)),
+      has_token_(fencing_token.has_value()),
       store_(std::move(store)),
       options_(std::move(options)) {
   if (!store_) throw InvalidArgumentError("a Lock needs a store; got a null store pointer");
   if (!options_) options_ = std::make_shared<const LockFactoryOptions>(LockFactoryOptions{});
   waitable_ = dynamic_cast<WaitableLockStore*>(store_.get());
+  fencing_ = dynamic_cast<FencingLockStore*>(store_.get());
 }
 
 Lock::Lock(const Lock& other)
@@ -55,8 +59,11 @@ Lock::Lock(const Lock& other)
       owner_(other.owner_),
       ttl_(other.ttl_),
       expiration_ms_(other.expiration_ms_.load()),
+      token_(other.token_.load()),
+      has_token_(other.has_token_.load()),
       store_(other.store_),
       waitable_(other.waitable_),
+      fencing_(other.fencing_),
       options_(other.options_) {}
 
 Lock& Lock::operator=(const Lock& other) {
@@ -65,8 +72,11 @@ Lock& Lock::operator=(const Lock& other) {
     owner_ = other.owner_;
     ttl_ = other.ttl_;
     expiration_ms_.store(other.expiration_ms_.load());
+    token_.store(other.token_.load());
+    has_token_.store(other.has_token_.load());
     store_ = other.store_;
     waitable_ = other.waitable_;
+    fencing_ = other.fencing_;
     options_ = other.options_;
   }
   return *this;
@@ -77,8 +87,11 @@ Lock::Lock(Lock&& other) noexcept
       owner_(std::move(other.owner_)),
       ttl_(other.ttl_),
       expiration_ms_(other.expiration_ms_.load()),
+      token_(other.token_.load()),
+      has_token_(other.has_token_.load()),
       store_(std::move(other.store_)),
       waitable_(other.waitable_),
+      fencing_(other.fencing_),
       options_(std::move(other.options_)) {}
 
 Lock& Lock::operator=(Lock&& other) noexcept {
@@ -87,15 +100,29 @@ Lock& Lock::operator=(Lock&& other) noexcept {
     owner_ = std::move(other.owner_);
     ttl_ = other.ttl_;
     expiration_ms_.store(other.expiration_ms_.load());
+    token_.store(other.token_.load());
+    has_token_.store(other.has_token_.load());
     store_ = std::move(other.store_);
     waitable_ = other.waitable_;
+    fencing_ = other.fencing_;
     options_ = std::move(other.options_);
   }
   return *this;
 }
 
-void Lock::mark_acquired(std::int64_t written_at_ms) {
+void Lock::set_token(std::optional<std::uint64_t> token) {
+  token_.store(token.value_or(0));
+  has_token_.store(token.has_value());
+}
+
+std::optional<std::uint64_t> Lock::fencing_token() const {
+  if (!has_token_.load()) return std::nullopt;
+  return token_.load();
+}
+
+void Lock::mark_acquired(std::int64_t written_at_ms, std::optional<std::uint64_t> token) {
   expiration_ms_.store(ttl_ ? written_at_ms + ttl_->count() : kNoExpiration);
+  set_token(token);
   const auto& logger = options_->logger;
   if (logger && logger->enabled(LogLevel::debug)) {
     logger->log(LogLevel::debug, "Lock acquired", {{"key", key_}});
@@ -104,8 +131,14 @@ void Lock::mark_acquired(std::int64_t written_at_ms) {
 
 bool Lock::try_once() {
   const std::int64_t before = epoch_ms_now();
+  if (fencing_ != nullptr) {
+    const auto token = fencing_->save_fenced(key_, owner_, ttl_);
+    if (!token) return false;
+    mark_acquired(before, token);
+    return true;
+  }
   if (!store_->save(key_, owner_, ttl_)) return false;
-  mark_acquired(before);
+  mark_acquired(before, std::nullopt);
   return true;
 }
 
@@ -129,8 +162,8 @@ bool Lock::acquire(const AcquireOptions& options) {
       const bool last = retry.attempts && attempt >= *retry.attempts;
       if (last) return try_once();
       const auto until = std::min(saturating_add(SteadyClock::now(), delay), deadline);
-      if (auto written = waitable_->save_waiting(key_, owner_, ttl_, until, start)) {
-        mark_acquired(to_epoch_ms(*written));
+      if (auto acquired = waitable_->save_waiting(key_, owner_, ttl_, until, start)) {
+        mark_acquired(to_epoch_ms(acquired->written_at), acquired->fencing_token);
         return true;
       }
       if (SteadyClock::now() >= deadline) return false;
@@ -147,8 +180,8 @@ bool Lock::acquire(const AcquireOptions& options) {
     if (waitable_ != nullptr && !last) {
       // One attempt that waits for a release, for at most the retry delay.
       const auto until = std::min(saturating_add(SteadyClock::now(), delay), deadline);
-      if (auto written = waitable_->save_waiting(key_, owner_, ttl_, until, start)) {
-        mark_acquired(to_epoch_ms(*written));
+      if (auto acquired = waitable_->save_waiting(key_, owner_, ttl_, until, start)) {
+        mark_acquired(to_epoch_ms(acquired->written_at), acquired->fencing_token);
         return true;
       }
     } else if (try_once()) {
@@ -247,6 +280,7 @@ SerializedLock Lock::serialize() const {
       .ttl = ttl_,
       .expiration_time =
           expiration == kNoExpiration ? std::nullopt : std::optional<std::int64_t>(expiration),
+      .fencing_token = fencing_token(),
   };
 }
 

@@ -46,7 +46,8 @@ Lock LockFactory::restore_lock(const SerializedLock& lock) const {
   if (lock.owner.empty()) {
     throw InvalidArgumentError("cannot restore a lock without an owner token");
   }
-  return Lock(lock.key, store_, options_, lock.ttl, lock.owner, lock.expiration_time);
+  return Lock(lock.key, store_, options_, lock.ttl, lock.owner, lock.expiration_time,
+              lock.fencing_token);
 }
 
 }  // namespace verrou

@@ -45,6 +45,26 @@ std::optional<std::int64_t> read_integer(const Json& object, const char* name) {
   bad_json(std::string("\"") + name + "\" must be a number or null");
 }
 
+// A fencing token: a whole number from 0 to 2^64-1. nlohmann keeps integers beyond int64 as
+// unsigned and anything past 2^64-1 (or with a fraction or exponent) as a double, so only
+// integer kinds are accepted: a double could not carry every 64-bit value exactly anyway.
+std::optional<std::uint64_t> read_token(const Json& object) {
+  const auto it = object.find("fencingToken");
+  if (it == object.end() || it->is_null()) return std::nullopt;
+  if (it->is_number_unsigned()) return it->get<std::uint64_t>();
+  if (it->is_number_integer()) bad_json("\"fencingToken\" must not be negative");
+  if (it->is_number_float()) {
+    const double value = it->get<double>();
+    // Integral doubles below 2^53 are exact (a writer that prints 7.0); others are not tokens.
+    if (value >= 0 && value < 9007199254740992.0 &&
+        value == static_cast<double>(static_cast<std::uint64_t>(value))) {
+      return static_cast<std::uint64_t>(value);
+    }
+    bad_json("\"fencingToken\" must be a whole number from 0 to 18446744073709551615");
+  }
+  bad_json("\"fencingToken\" must be a number or null");
+}
+
 std::string read_string(const Json& object, const char* name) {
   const auto it = object.find(name);
   if (it == object.end()) bad_json(std::string("\"") + name + "\" is missing");
@@ -64,8 +84,11 @@ std::string SerializedLock::to_json() const {
   j["expirationTime"] = expiration_time ? Json(*expiration_time) : Json(nullptr);
   try {
     // Keep Verrou's member order, which JSON readers ignore but people reading logs do not.
-    return "{\"key\":" + j["key"].dump() + ",\"owner\":" + j["owner"].dump() +
-           ",\"ttl\":" + j["ttl"].dump() + ",\"expirationTime\":" + j["expirationTime"].dump() + "}";
+    std::string text = "{\"key\":" + j["key"].dump() + ",\"owner\":" + j["owner"].dump() +
+                       ",\"ttl\":" + j["ttl"].dump() +
+                       ",\"expirationTime\":" + j["expirationTime"].dump();
+    if (fencing_token) text += ",\"fencingToken\":" + std::to_string(*fencing_token);
+    return text + "}";
   } catch (const Json::exception&) {
     throw InvalidArgumentError(
         "cannot serialize the lock: its key or owner is not valid UTF-8, which JSON cannot carry; "
@@ -113,6 +136,7 @@ SerializedLock SerializedLock::from_json(std::string_view json) {
   if (lock.expiration_time && *lock.expiration_time < 0) {
     bad_json("\"expirationTime\" must be epoch milliseconds (not negative) or null");
   }
+  lock.fencing_token = read_token(parsed);
   return lock;
 }
 

@@ -47,7 +47,7 @@ class FakeWaitableStore : public FakeStore, public WaitableLockStore {
   std::atomic<int> waits{0};
   std::vector<std::chrono::steady_clock::time_point> untils;
 
-  std::optional<std::chrono::system_clock::time_point> save_waiting(
+  std::optional<Acquired> save_waiting(
       const std::string&, const std::string&, std::optional<Duration>,
       std::chrono::steady_clock::time_point until,
       std::chrono::steady_clock::time_point) override {
@@ -56,7 +56,7 @@ class FakeWaitableStore : public FakeStore, public WaitableLockStore {
       const std::lock_guard lock(mutex);
       untils.push_back(until);
     }
-    if (save_result) return std::chrono::system_clock::now();
+    if (save_result) return Acquired{.written_at = std::chrono::system_clock::now()};
     std::this_thread::sleep_until(until);  // "nobody released it"
     return std::nullopt;
   }

@@ -10,6 +10,8 @@
 #pragma once
 
 #include <array>
+#include <atomic>
+#include <cstdint>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -17,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "verrou/store.hpp"
 
@@ -27,7 +30,7 @@ namespace verrou {
 /// memory stays proportional to the locks held and waited for.
 /// Thread safety: all members may be called concurrently; keys are spread over independent
 /// shards, so threads working on different keys rarely meet.
-class MemoryStore final : public LockStore, public WaitableLockStore {
+class MemoryStore final : public LockStore, public WaitableLockStore, public FencingLockStore {
  public:
   MemoryStore();
   ~MemoryStore() override;
@@ -41,7 +44,12 @@ class MemoryStore final : public LockStore, public WaitableLockStore {
   bool exists(const std::string& key) override;
   void extend(const std::string& key, const std::string& owner, Duration duration) override;
 
-  std::optional<std::chrono::system_clock::time_point> save_waiting(
+  /// Fencing tokens come from one counter per store object, so they increase across all
+  /// keys; they start again from 1 in a new store (the store lives and dies with the process).
+  std::optional<std::uint64_t> save_fenced(const std::string& key, const std::string& owner,
+                                           std::optional<Duration> ttl) override;
+
+  std::optional<Acquired> save_waiting(
       const std::string& key, const std::string& owner, std::optional<Duration> ttl,
       std::chrono::steady_clock::time_point until,
       std::chrono::steady_clock::time_point waiting_since) override;
@@ -59,7 +67,8 @@ class MemoryStore final : public LockStore, public WaitableLockStore {
   struct Shard;
   static constexpr std::size_t kShards = 64;
   Shard& shard_for(const std::string& key) const;
-  std::unique_ptr<Shard[]> shards_;
+  std::atomic<std::uint64_t> tokens_{0};  // the last fencing token given
+  std::vector<std::unique_ptr<Shard>> shards_;
 };
 
 /// A `StoreFactory` making a fresh `MemoryStore`.

@@ -113,7 +113,7 @@ class PostgresStore final : public DatabaseStore, public WaitableLockStore {
   /// Makes the adapter and the store. Throws as `PostgresAdapter` and `DatabaseStore` do.
   explicit PostgresStore(PostgresStoreOptions options);
 
-  std::optional<std::chrono::system_clock::time_point> save_waiting(
+  std::optional<Acquired> save_waiting(
       const std::string& key, const std::string& owner, std::optional<Duration> ttl,
       std::chrono::steady_clock::time_point until,
       std::chrono::steady_clock::time_point waiting_since) override;

@@ -141,7 +141,7 @@ class RedisStore final : public LockStore, public WaitableLockStore {
 
   /// Waits on the key's release channel (and the holder's lease) between attempts. Waiters
   /// are not queued: `waiting_since` is not used. See `WaitableLockStore::save_waiting`.
-  std::optional<std::chrono::system_clock::time_point> save_waiting(
+  std::optional<Acquired> save_waiting(
       const std::string& key, const std::string& owner, std::optional<Duration> ttl,
       std::chrono::steady_clock::time_point until,
       std::chrono::steady_clock::time_point waiting_since) override;

@@ -2,6 +2,7 @@
 #include "verrou/drivers/memory.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <vector>
@@ -25,29 +26,34 @@ struct Waiter {
   SteadyTime since;
   std::condition_variable wake;
   bool granted = false;
-  std::chrono::system_clock::time_point granted_at;
+  Acquired acquired;
 };
 
 struct Entry {
   std::string owner;                    // empty: nobody (only while waiters remain)
   std::optional<SteadyTime> expires_at;  // nullopt: never
   std::vector<Waiter*> waiters;         // earliest `since` first
+  std::uint64_t token = 0;              // the holder's fencing token
 
   [[nodiscard]] bool held(SteadyTime now) const {
     return !owner.empty() && (!expires_at || *expires_at > now);
   }
-  void take(const std::string& new_owner, std::optional<Duration> ttl, SteadyTime now) {
+  // Tokens come from one counter per store, taken under the key's shard mutex: every
+  // acquisition of a key happens under that mutex, so its tokens increase in acquisition order.
+  void take(const std::string& new_owner, std::optional<Duration> ttl, SteadyTime now,
+            std::atomic<std::uint64_t>& tokens) {
     owner = new_owner;
     expires_at = ttl ? std::optional(now + *ttl) : std::nullopt;
+    token = tokens.fetch_add(1, std::memory_order_relaxed) + 1;
   }
   // Hands a free lock to the longest waiter. Called with the shard locked; the notify stays
   // under the lock so the waiter cannot return and free its condition variable first.
-  void grant_front(SteadyTime now) {
+  void grant_front(SteadyTime now, std::atomic<std::uint64_t>& tokens) {
     Waiter* w = waiters.front();
     waiters.erase(waiters.begin());
-    take(*w->owner, w->ttl, now);
+    take(*w->owner, w->ttl, now, tokens);
     w->granted = true;
-    w->granted_at = std::chrono::system_clock::now();
+    w->acquired = Acquired{.written_at = std::chrono::system_clock::now(), .fencing_token = token};
     w->wake.notify_one();
   }
 };
@@ -61,6 +67,8 @@ struct Entry {
 }  // namespace
 
 struct MemoryStore::Shard {
+  explicit Shard(std::atomic<std::uint64_t>& counter) : tokens(counter) {}
+  std::atomic<std::uint64_t>& tokens;  // the store's fencing counter
   std::mutex mutex;
   std::unordered_map<std::string, Entry> entries;
   std::size_t sweep_at = kMinSweep;
@@ -73,7 +81,7 @@ struct MemoryStore::Shard {
     if (entries.size() < sweep_at) return;
     for (auto it = entries.begin(); it != entries.end();) {
       Entry& e = it->second;
-      if (!e.held(now) && !e.waiters.empty()) e.grant_front(now);
+      if (!e.held(now) && !e.waiters.empty()) e.grant_front(now, tokens);
       if (!e.held(now) && e.waiters.empty()) {
         it = entries.erase(it);
       } else {
@@ -89,22 +97,31 @@ struct MemoryStore::Shard {
     e.owner.clear();
     e.expires_at.reset();
     if (!e.waiters.empty()) {
-      e.grant_front(now);
+      e.grant_front(now, tokens);
     } else {
       entries.erase(it);
     }
   }
 };
 
-MemoryStore::MemoryStore() : shards_(std::make_unique<Shard[]>(kShards)) {}
+MemoryStore::MemoryStore() {
+  shards_.reserve(kShards);
+  for (std::size_t i = 0; i < kShards; ++i) shards_.push_back(std::make_unique<Shard>(tokens_));
+}
 MemoryStore::~MemoryStore() = default;
 
 MemoryStore::Shard& MemoryStore::shard_for(const std::string& key) const {
-  return shards_[std::hash<std::string>{}(key) % kShards];
+  return *shards_[std::hash<std::string>{}(key) % kShards];
 }
 
 bool MemoryStore::save(const std::string& key, const std::string& owner,
                        std::optional<Duration> ttl) {
+  return save_fenced(key, owner, ttl).has_value();
+}
+
+std::optional<std::uint64_t> MemoryStore::save_fenced(const std::string& key,
+                                                      const std::string& owner,
+                                                      std::optional<Duration> ttl) {
   validate_key(key);
   validate_ttl(ttl);
   Shard& shard = shard_for(key);
@@ -113,21 +130,22 @@ bool MemoryStore::save(const std::string& key, const std::string& owner,
   auto it = shard.entries.find(key);
   if (it == shard.entries.end()) {
     shard.maybe_sweep(now);
-    shard.entries.try_emplace(key).first->second.take(owner, ttl, now);
-    return true;
+    Entry& e = shard.entries.try_emplace(key).first->second;
+    e.take(owner, ttl, now, tokens_);
+    return e.token;
   }
   Entry& e = it->second;
-  if (e.held(now)) return false;
+  if (e.held(now)) return std::nullopt;
   if (!e.waiters.empty()) {
     // Those already waiting go first; this caller did not wait.
-    e.grant_front(now);
-    return false;
+    e.grant_front(now, tokens_);
+    return std::nullopt;
   }
-  e.take(owner, ttl, now);
-  return true;
+  e.take(owner, ttl, now, tokens_);
+  return e.token;
 }
 
-std::optional<std::chrono::system_clock::time_point> MemoryStore::save_waiting(
+std::optional<Acquired> MemoryStore::save_waiting(
     const std::string& key, const std::string& owner, std::optional<Duration> ttl,
     std::chrono::steady_clock::time_point until,
     std::chrono::steady_clock::time_point waiting_since) {
@@ -140,14 +158,15 @@ std::optional<std::chrono::system_clock::time_point> MemoryStore::save_waiting(
   if (it == shard.entries.end()) {
     shard.maybe_sweep(now);
     const auto written = std::chrono::system_clock::now();
-    shard.entries.try_emplace(key).first->second.take(owner, ttl, now);
-    return written;
+    Entry& e = shard.entries.try_emplace(key).first->second;
+    e.take(owner, ttl, now, tokens_);
+    return Acquired{.written_at = written, .fencing_token = e.token};
   }
   Entry& e = it->second;  // stays valid: an entry with waiters is never erased
   if (!e.held(now) && e.waiters.empty()) {
     const auto written = std::chrono::system_clock::now();
-    e.take(owner, ttl, now);
-    return written;
+    e.take(owner, ttl, now, tokens_);
+    return Acquired{.written_at = written, .fencing_token = e.token};
   }
   if (now >= until) return std::nullopt;
 
@@ -158,8 +177,8 @@ std::optional<std::chrono::system_clock::time_point> MemoryStore::save_waiting(
   e.waiters.insert(position, &self);
 
   for (;;) {
-    if (!self.granted && !e.held(now)) e.grant_front(now);  // expired: serve the queue
-    if (self.granted) return self.granted_at;
+    if (!self.granted && !e.held(now)) e.grant_front(now, tokens_);  // expired: serve the queue
+    if (self.granted) return self.acquired;
     if (now >= until) {
       e.waiters.erase(std::find(e.waiters.begin(), e.waiters.end(), &self));
       if (e.owner.empty() && e.waiters.empty()) shard.entries.erase(key);
@@ -224,8 +243,8 @@ std::size_t MemoryStore::waiter_count(const std::string& key) const {
 std::size_t MemoryStore::entry_count() const {
   std::size_t total = 0;
   for (std::size_t i = 0; i < kShards; ++i) {
-    const std::lock_guard lock(shards_[i].mutex);
-    total += shards_[i].entries.size();
+    const std::lock_guard lock(shards_[i]->mutex);
+    total += shards_[i]->entries.size();
   }
   return total;
 }

@@ -418,13 +418,13 @@ PostgresStore::PostgresStore(std::shared_ptr<PostgresAdapter> adapter,
       postgres_(std::move(adapter)),
       clock_(options.clock ? options.clock : [] { return std::chrono::system_clock::now(); }) {}
 
-std::optional<std::chrono::system_clock::time_point> PostgresStore::save_waiting(
+std::optional<Acquired> PostgresStore::save_waiting(
     const std::string& key, const std::string& owner, std::optional<Duration> ttl,
     steady::time_point until, steady::time_point waiting_since) {
   (void)waiting_since;  // every waiter is woken; the database decides who wins
   // A free lock needs no listener: most acquires end here, without tying up a listening
   // connection (with many threads, that would open a connection per acquire).
-  if (const auto stamp = clock_(); save(key, owner, ttl)) return stamp;
+  if (const auto stamp = clock_(); save(key, owner, ttl)) return Acquired{.written_at = stamp};
   if (steady::now() >= until) return std::nullopt;
   auto& impl = *postgres_->impl_;
   // Listen before trying again: a release between a failed try and the wait is then not missed.
@@ -437,7 +437,7 @@ std::optional<std::chrono::system_clock::time_point> PostgresStore::save_waiting
       const auto stamp = clock_();
       if (save(key, owner, ttl)) {
         give_back();
-        return stamp;
+        return Acquired{.written_at = stamp};
       }
       // Wake at the latest when the holder's lease runs out (by the server's clock).
       auto wake = until;

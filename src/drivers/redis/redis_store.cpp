@@ -464,7 +464,7 @@ void RedisStore::extend(const std::string& key, const std::string& owner, Durati
   }
 }
 
-std::optional<std::chrono::system_clock::time_point> RedisStore::save_waiting(
+std::optional<Acquired> RedisStore::save_waiting(
     const std::string& key, const std::string& owner, std::optional<Duration> ttl,
     std::chrono::steady_clock::time_point until,
     std::chrono::steady_clock::time_point /*waiting_since*/) {
@@ -476,7 +476,7 @@ std::optional<std::chrono::system_clock::time_point> RedisStore::save_waiting(
   // subscribed, and likely taken: skip straight to the attempt that also reads the lease.
   if (!impl_->subscriber.subscribed(channel)) {
     written_at = std::chrono::system_clock::now();
-    if (impl_->set_nx(full, owner, ttl)) return written_at;
+    if (impl_->set_nx(full, owner, ttl)) return Acquired{.written_at = written_at};
     if (Clock::now() >= until) return std::nullopt;
   }
 
@@ -491,7 +491,7 @@ std::optional<std::chrono::system_clock::time_point> RedisStore::save_waiting(
     written_at = std::chrono::system_clock::now();
     Reply reply = impl_->eval(save_or_ttl_script(), full, {owner, ttl_text}, "save (waiting)");
     if (reply.type != Reply::Type::kInteger) impl_->unexpected("save (waiting)", full, reply);
-    if (reply.integer == -3) return written_at;
+    if (reply.integer == -3) return Acquired{.written_at = written_at};
     auto now = Clock::now();
     if (now >= until) return std::nullopt;
     if (reply.integer == -2) continue;  // released between SET and PTTL: try again at once
