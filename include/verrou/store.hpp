@@ -143,6 +143,11 @@ class FencingLockStore {
   virtual std::optional<std::uint64_t> save_fenced(const std::string& key,
                                                    const std::string& owner,
                                                    std::optional<Duration> ttl) = 0;
+
+  /// Whether this store object gives tokens. A store whose tokens depend on its
+  /// configuration (a `DatabaseStore` over an adapter without token support) answers false,
+  /// and `Lock` then treats it as a store without tokens. Thread safety: pure.
+  [[nodiscard]] virtual bool gives_fencing_tokens() const noexcept { return true; }
 };
 
 /// Capability: counting semaphores, at most `limit` holders of a key at once (`Semaphore`).

@@ -52,6 +52,7 @@ Lock::Lock(std::string key, std::shared_ptr<LockStore> store,
   if (!options_) options_ = std::make_shared<const LockFactoryOptions>(LockFactoryOptions{});
   waitable_ = dynamic_cast<WaitableLockStore*>(store_.get());
   fencing_ = dynamic_cast<FencingLockStore*>(store_.get());
+  if (fencing_ != nullptr && !fencing_->gives_fencing_tokens()) fencing_ = nullptr;
 }
 
 Lock::Lock(const Lock& other)

@@ -21,7 +21,8 @@ using namespace std::chrono_literals;
 // Skips the test for a store without tokens, unless the harness requires them.
 #define VERROU_REQUIRE_FENCING()                                                              \
   do {                                                                                        \
-    if (dynamic_cast<FencingLockStore*>(store().get()) == nullptr) {                          \
+    auto* fencing_store = dynamic_cast<FencingLockStore*>(store().get());                    \
+    if (fencing_store == nullptr || !fencing_store->gives_fencing_tokens()) {                 \
       if (GetParam().require_fencing) {                                                       \
         FAIL() << "the harness requires fencing tokens, but the store is not a "              \
                   "FencingLockStore";                                                         \
