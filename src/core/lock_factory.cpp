@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "verrou/lock_factory.hpp"
 
+#include "detail/acquire_loop.hpp"
 #include "verrou/errors.hpp"
 
 namespace verrou {
@@ -21,6 +22,20 @@ void validate_retry(const RetryOptions& retry) {
                                "ms: the timeout cannot be negative (leave it unset for none)");
   }
 }
+
+namespace detail {
+
+RetryOptions merge_retry(const RetryOptions& options, const RetryOptions& defaults) {
+  RetryOptions retry{
+      .attempts = options.attempts ? options.attempts : defaults.attempts,
+      .delay = options.delay ? options.delay : defaults.delay,
+      .timeout = options.timeout ? options.timeout : defaults.timeout,
+  };
+  validate_retry(retry);
+  return retry;
+}
+
+}  // namespace detail
 
 LockFactory::LockFactory(std::shared_ptr<LockStore> store, LockFactoryOptions options)
     : store_(std::move(store)) {
