@@ -35,6 +35,9 @@
 struct pg_conn;  // libpq's PGconn
 
 namespace verrou {
+namespace detail::pg {
+class Listener;
+}  // namespace detail::pg
 
 /// Options of the PostgreSQL store.
 struct PostgresStoreOptions {
@@ -96,6 +99,11 @@ class PostgresAdapter final : public DatabaseAdapter {
   [[nodiscard]] const std::string& channel() const;
   /// "host:port" of the server, for messages.
   [[nodiscard]] const std::string& server() const;
+  /// The first half of the advisory lock key waiters of this table announce themselves with:
+  /// while a key is waited for, the store's listening connection holds
+  /// `pg_advisory_lock_shared(waiter_lock_class(), hashtext(key))`, and a release notifies
+  /// only when it cannot take that lock exclusively (docs/postgres.md).
+  [[nodiscard]] std::int32_t waiter_lock_class() const;
 
  private:
   friend class PostgresStore;
@@ -112,6 +120,9 @@ class PostgresStore final : public DatabaseStore, public WaitableLockStore {
  public:
   /// Makes the adapter and the store. Throws as `PostgresAdapter` and `DatabaseStore` do.
   explicit PostgresStore(PostgresStoreOptions options);
+  ~PostgresStore() override;
+  PostgresStore(const PostgresStore&) = delete;
+  PostgresStore& operator=(const PostgresStore&) = delete;
 
   std::optional<Acquired> save_waiting(
       const std::string& key, const std::string& owner, std::optional<Duration> ttl,
@@ -125,6 +136,7 @@ class PostgresStore final : public DatabaseStore, public WaitableLockStore {
   PostgresStore(std::shared_ptr<PostgresAdapter> adapter, const PostgresStoreOptions& options);
   std::shared_ptr<PostgresAdapter> postgres_;
   std::function<std::chrono::system_clock::time_point()> clock_;
+  std::unique_ptr<detail::pg::Listener> listener_;  // none on the application's connection
 };
 
 /// The PostgreSQL store for `options`: a `PostgresStore`, or a plain `DatabaseStore` (which
