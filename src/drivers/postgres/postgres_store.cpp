@@ -31,7 +31,6 @@ namespace {
 using steady = std::chrono::steady_clock;
 using detail::pg::Reply;
 using detail::pg::Result;
-using detail::pg::trim;
 
 // Epoch milliseconds by the server's clock (clock_timestamp: the real time, not the start of
 // the transaction), rounded down: rounding to nearest would end leases up to 0.5 ms before the

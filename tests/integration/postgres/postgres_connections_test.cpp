@@ -173,7 +173,10 @@ TEST(PostgresConnections, AWaiterOutlivesItsListeningConnection) {
       outcome = 3;
     }
   });
-  ASSERT_TRUE(eventually([&] { return announced_by(app); }, 10s));
+  // Waiting: a statement session and the listening one are open, the key announced.
+  EXPECT_TRUE(eventually([&] { return sessions_of(app) >= 2; }, 10s));
+  EXPECT_TRUE(eventually([&] { return announced_by(app); }, 10s));
+  std::this_thread::sleep_for(200ms);
   pgtest::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '" +
                 app + "'");
   // Announced again on a new connection.
