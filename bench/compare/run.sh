@@ -140,3 +140,4 @@ if ((update_docs)); then
     say "gnuplot not installed (Debian: gnuplot-nox): chart not drawn"
   fi
 fi
+if [[ " $stores " == *" postgres "* ]]; then "$here/ceiling_postgres.sh" --cpp "$cpp"; fi
