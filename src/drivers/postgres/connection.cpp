@@ -151,16 +151,15 @@ bool drain(PGconn* pg, steady::time_point deadline) {
   return PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) != PQTRANS_ACTIVE;
 }
 
-bool cancel_and_drain(PGconn* pg, steady::time_point deadline) {
-  if (PQstatus(pg) != CONNECTION_OK) return false;
+Reply cancel_statement(PGconn* pg, steady::time_point deadline) {
   if (PGcancel* cancel = PQgetCancel(pg)) {
     std::array<char, 256> why{};
     // A refused cancel request changes nothing: the statement then ends by itself, and the
-    // drain below waits for it within the deadline.
+    // reading below waits for it within the deadline.
     (void)PQcancel(cancel, why.data(), static_cast<int>(why.size()));
     PQfreeCancel(cancel);
   }
-  return drain(pg, deadline);
+  return finish_statement(pg, deadline);
 }
 
 namespace {

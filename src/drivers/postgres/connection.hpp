@@ -98,9 +98,12 @@ Reply run_statement(PGconn* pg, steady::time_point deadline, Send&& send) {
   return finish_statement(pg, deadline);
 }
 
-/// Asks the server to cancel the statement running on `pg`, then reads and drops its results
-/// until `deadline`. True when the connection is idle again and can be used.
-bool cancel_and_drain(PGconn* pg, steady::time_point deadline);
+/// Asks the server to cancel the statement running on `pg` (one whose reply is late), then
+/// reads its reply until `deadline`: `ok` when the statement completed after all (its result
+/// is the truth), `failed` when it ended in an error (SQLSTATE 57014 when the cancel stopped
+/// it: it did not run) and the connection is in step again, `timed_out` or `broken` when
+/// the connection cannot be used now.
+Reply cancel_statement(PGconn* pg, steady::time_point deadline);
 
 /// Reads and drops the results of a statement still running on `pg` (one cancelled
 /// earlier), until `deadline`. True when the connection is idle again.

@@ -125,32 +125,29 @@ struct PostgresAdapter::Impl {
   }
 
   // Sends with `send` (a PQsend* call) and reads the reply under query_timeout. A statement
-  // the server refused throws LockStorageError; so does a failed connection, dropped
-  // (discarded from the pool) first. A statement without reply in time is cancelled: an
-  // owned connection is then dropped, the application's connection is drained (its
-  // cancelled statement's reply read) so that it stays usable.
+  // the server refused is returned (`failed`); a failed connection is dropped (discarded
+  // from the pool) and throws LockStorageError. A statement without reply in time throws
+  // too: an owned connection is then dropped; the application's connection is kept in step
+  // instead, by cancelling the statement and reading its reply — and a statement that
+  // completed after all is reported as it completed.
   template <class Send>
   Reply exchange(detail::ConnectionPool<Connection>::Lease& lease, std::string_view operation,
                  Send&& send) const {
     PGconn* pg = lease->pg;
     Reply r = detail::pg::run_statement(pg, steady::now() + options.query_timeout,
                                         std::forward<Send>(send));
-    switch (r.status) {
-      case Reply::Status::ok:
-      case Reply::Status::failed:
-        return r;
-      case Reply::Status::timed_out: {
-        const std::string cause = "no reply within query_timeout (" +
-                                  std::to_string(options.query_timeout.count()) + " ms)";
-        if (borrowed() &&
-            detail::pg::cancel_and_drain(pg, steady::now() + options.query_timeout)) {
-          fail(operation, cause + "; the statement was cancelled");
+    if (r.status == Reply::Status::ok || r.status == Reply::Status::failed) return r;
+    if (r.status == Reply::Status::timed_out) {
+      r.error = "no reply within query_timeout (" + std::to_string(options.query_timeout.count()) +
+                " ms)";
+      if (borrowed()) {
+        Reply late = detail::pg::cancel_statement(pg, steady::now() + options.query_timeout);
+        if (late.status == Reply::Status::ok) return late;
+        if (late.status == Reply::Status::failed) {
+          fail(operation, r.error + "; cancelled (" + late.error + ")");
         }
-        lease.discard();
-        fail(operation, cause);
+        // Still running, or broken: the next use drains or resets it.
       }
-      case Reply::Status::broken:
-        break;
     }
     lease.discard();
     fail(operation, r.error);
