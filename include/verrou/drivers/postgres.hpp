@@ -136,6 +136,10 @@ class PostgresStore final : public DatabaseStore, public WaitableLockStore {
       const std::string& key, const std::string& owner, std::optional<Duration> ttl,
       std::chrono::steady_clock::time_point until,
       std::chrono::steady_clock::time_point waiting_since) override;
+  /// As `DatabaseStore::remove`; also wakes this store's own waiters of the key at once.
+  void remove(const std::string& key, const std::string& owner) override;
+  /// As `DatabaseStore::force_remove`; also wakes this store's own waiters of the key at once.
+  void force_remove(const std::string& key) override;
 
   /// The adapter the store runs on.
   [[nodiscard]] PostgresAdapter& postgres() const { return *postgres_; }

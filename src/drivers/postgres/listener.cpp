@@ -123,6 +123,15 @@ Listener::Watch Listener::watch(const std::string& key, steady::time_point until
   return Watch(this, state);
 }
 
+void Listener::released(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  auto it = keys_.find(key);
+  if (it != keys_.end() && it->second->waiters > 0) {
+    ++it->second->wakeups;
+    it->second->cv.notify_all();
+  }
+}
+
 void Listener::wake() {
   if (wake_write_ < 0) return;
   const char byte = 1;

@@ -72,6 +72,10 @@ class Listener {
   /// announced. The caller must look at the lock only after this returns.
   Watch watch(const std::string& key, steady::time_point until);
 
+  /// Wakes this store's waiters of `key` at once: the store itself just released it, and
+  /// they need not wait for the server's notification.
+  void released(const std::string& key);
+
  private:
   void run();
   void wake();

@@ -361,6 +361,16 @@ PostgresStore::PostgresStore(std::shared_ptr<PostgresAdapter> adapter,
 
 PostgresStore::~PostgresStore() = default;
 
+void PostgresStore::remove(const std::string& key, const std::string& owner) {
+  DatabaseStore::remove(key, owner);
+  if (listener_) listener_->released(key);
+}
+
+void PostgresStore::force_remove(const std::string& key) {
+  DatabaseStore::force_remove(key);
+  if (listener_) listener_->released(key);
+}
+
 std::optional<Acquired> PostgresStore::save_waiting(
     const std::string& key, const std::string& owner, std::optional<Duration> ttl,
     steady::time_point until, steady::time_point waiting_since) {

@@ -249,15 +249,15 @@ TEST(PostgresConnections, WaitingKeysShareOneListeningConnection) {
 }
 
 // The race the protocol must win: a waiter announcing itself while the holder releases. Six
-// workers in three stores (three processes, as far as the stores know) walk through fresh
-// keys together, so on every key five of them announce themselves just as the first one
-// releases (after holding it 0-300 µs). None may sleep out its 3 s retry delay: a release
-// that skipped its notification while a waiter was about to wait would strand that waiter.
+// workers, each with a store of its own (six processes, as far as the stores know), walk
+// through fresh keys together, so on every key five of them announce themselves just as the
+// first one releases (after holding it 0-300 µs). None may sleep out its 3 s retry delay: a
+// release that skipped its notification while a waiter was about to wait would strand it.
 TEST(PostgresConnections, HammeredHandOffsNeverWaitOutTheirRetryDelay) {
   REQUIRE_PG();
   const auto table = pgtest::unique_table("hammer");
-  constexpr int kStores = 3;
-  constexpr int kThreadsPerStore = 2;
+  constexpr int kStores = 6;  // one worker each: every hand-off goes through a notification
+  constexpr int kThreadsPerStore = 1;
   constexpr int kKeys = 120;
   constexpr auto kDelay = 3s;
   std::vector<std::unique_ptr<verrou::LockFactory>> factories;
