@@ -45,6 +45,24 @@ bool shown(std::string_view keyword) {
 
 bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
 
+// Where the value of the first `…password` keyword followed by '=' (spaces allowed around
+// it, any case) begins in `s`; npos when there is none.
+std::size_t secret_assignment(std::string_view s) {
+  constexpr std::string_view kWord = "password";
+  for (std::size_t i = 0; i + kWord.size() <= s.size(); ++i) {
+    if (!std::equal(kWord.begin(), kWord.end(), s.begin() + static_cast<std::ptrdiff_t>(i),
+                    [](char a, char b) {
+                      return a == std::tolower(static_cast<unsigned char>(b));
+                    })) {
+      continue;
+    }
+    std::size_t j = i + kWord.size();
+    while (j < s.size() && is_space(s[j])) ++j;
+    if (j < s.size() && s[j] == '=') return j + 1;
+  }
+  return std::string_view::npos;
+}
+
 // key=value pairs, as libpq reads them: spaces around '=', values plain or in single quotes,
 // a backslash escaping the next character in both.
 std::string redact_pairs(std::string_view s) {
@@ -97,8 +115,10 @@ std::string redact_pairs(std::string_view s) {
       if (!shown(keyword)) after_plain_secret = true;
     }
     out.append(s.substr(key_begin, j - key_begin));
-    if (shown(keyword)) {
-      out.append(s.substr(j, value_end - j));
+    const std::string_view value = s.substr(j, value_end - j);
+    // A value that itself reads "password=…" (a missing value before it) is hidden too.
+    if (shown(keyword) && secret_assignment(value) == std::string_view::npos) {
+      out.append(value);
     } else {
       out.append(kHidden);
     }
@@ -109,50 +129,52 @@ std::string redact_pairs(std::string_view s) {
 
 // postgres:// and postgresql:// URIs. The user information ends at the last '@' anywhere
 // (libpq's own reading stops at the first '@' before a '/', but a password holding an
-// unencoded '/' or '@' must not leak either); query parameters show only the values of
-// libpq keywords that are not secret.
+// unencoded '/' or '@' must not leak either). Then everything after a `password=` anywhere
+// is hidden (in the query, or pasted from key=value pairs), and the query shows only the
+// values of libpq keywords that are not secret.
 std::string redact_uri(std::string_view s, std::size_t authority_begin) {
-  std::string out(s.substr(0, authority_begin));
-  std::string_view rest = s.substr(authority_begin);
+  std::string rest(s.substr(authority_begin));
   const auto at = rest.rfind('@');
-  if (at != std::string_view::npos) {
-    const auto colon = rest.find(':');
-    if (colon != std::string_view::npos && colon < at) {
-      out.append(rest.substr(0, colon + 1));
-      out.append(kHidden);
-    } else {
-      out.append(rest.substr(0, at));
-    }
-    rest = rest.substr(at);
+  const auto colon = rest.find(':');
+  if (at != std::string::npos && colon < at) {
+    rest.replace(colon + 1, at - colon - 1, kHidden);
   }
+  bool cut = false;
+  if (const auto secret = secret_assignment(rest); secret != std::string::npos) {
+    rest.resize(secret);
+    cut = true;
+  }
+  std::string out(s.substr(0, authority_begin));
   const auto question = rest.find('?');
   out.append(rest.substr(0, question));
-  if (question == std::string_view::npos) return out;
-  out.push_back('?');
-  std::string_view query = rest.substr(question + 1);
-  bool first = true;
-  while (!query.empty()) {
-    const auto amp = query.find('&');
-    const std::string_view param = query.substr(0, amp);
-    const auto eq = param.find('=');
-    const std::string_view name = param.substr(0, eq);
-    if (!first) out.push_back('&');
-    first = false;
-    out.append(name);
-    if (eq != std::string_view::npos) {
-      out.push_back('=');
-      if (shown(name)) {
-        out.append(param.substr(eq + 1));
-      } else {
-        // An unencoded '&' may have cut a secret in two: hide everything that follows too.
-        out.append(kHidden);
-        if (amp != std::string_view::npos) out.append("&…");
-        return out;
+  if (question != std::string::npos) {
+    out.push_back('?');
+    std::string_view query = std::string_view(rest).substr(question + 1);
+    bool first = true;
+    while (!query.empty()) {
+      const auto amp = query.find('&');
+      const std::string_view param = query.substr(0, amp);
+      const auto eq = param.find('=');
+      const std::string_view name = param.substr(0, eq);
+      if (!first) out.push_back('&');
+      first = false;
+      out.append(name);
+      if (eq != std::string_view::npos) {
+        out.push_back('=');
+        const std::string_view value = param.substr(eq + 1);
+        if (!shown(name)) {
+          // An unencoded '&' may have cut a secret in two: hide everything that follows too.
+          out.append(kHidden);
+          if (amp != std::string_view::npos || cut) out.append("&…");
+          return out;
+        }
+        out.append(value);
       }
+      if (amp == std::string_view::npos) break;
+      query = query.substr(amp + 1);
     }
-    if (amp == std::string_view::npos) break;
-    query = query.substr(amp + 1);
   }
+  if (cut) out.append(kHidden);
   return out;
 }
 
@@ -176,45 +198,32 @@ std::string redact_conninfo(std::string_view conninfo) {
 
 std::string redact_parse_error(std::string_view message, bool show_unknown_keywords) {
   try {
-    std::string out;
-    std::size_t i = 0;
-    while (i < message.size()) {
-      const auto open = message.find('"', i);
-      if (open == std::string_view::npos) {
-        out.append(message.substr(i));
-        break;
-      }
-      out.append(message.substr(i, open + 1 - i));
-      // libpq's own words in quotes: a keyword, or the punctuation it expected.
-      const auto next = message.find('"', open + 1);
-      if (next != std::string_view::npos) {
-        const std::string_view inside = message.substr(open + 1, next - open - 1);
-        static constexpr std::string_view kPunctuation[] = {"=", "]", ":", "/"};
-        // An unknown keyword is quoted once libpq has read its '=': a name, not a value —
-        // unless it followed an unquoted password with spaces ("password=a b=c").
-        constexpr std::string_view kUnknown = "invalid connection option \"";
-        const bool unknown_keyword =
-            show_unknown_keywords && open + 1 >= kUnknown.size() &&
-            message.substr(open + 1 - kUnknown.size(), kUnknown.size()) == kUnknown;
-        if (unknown_keyword || keywords().all.find(inside) != keywords().all.end() ||
-            std::find(std::begin(kPunctuation), std::end(kPunctuation), inside) !=
-                std::end(kPunctuation)) {
-          out.append(inside);
-          out.push_back('"');
-          i = next + 1;
-          continue;
-        }
-      }
-      // A piece of the input, which may itself hold quotes: it ends where libpq's text
-      // resumes (" in connection info string"), or at the message's last quote.
-      constexpr std::string_view kTail = "\" in connection info string";
-      auto close = message.find(kTail, open + 1);
-      if (close == std::string_view::npos) close = message.rfind('"');
-      out.append("…\"");
-      if (close == std::string_view::npos || close <= open) break;
-      i = close + 1;
+    // An unknown keyword is quoted once libpq has read its '=': a name, not a value — unless
+    // it followed an unquoted password with spaces ("password=a b=c").
+    constexpr std::string_view kUnknown = "invalid connection option \"";
+    if (show_unknown_keywords && message.substr(0, kUnknown.size()) == kUnknown) {
+      return std::string(message);
     }
-    return out;
+    // libpq's own quoted words, kept aside while every piece of input goes.
+    static constexpr std::string_view kOwn[] = {
+        "missing \"=\" after ", "key/value separator \"=\" in", "matching \"]\" in"};
+    std::string text(message);
+    for (std::size_t k = 0; k < std::size(kOwn); ++k) {
+      const auto at = text.find(kOwn[k]);
+      if (at != std::string::npos) text.replace(at, kOwn[k].size(), std::string(1, char(k + 1)));
+    }
+    // Whatever lies between the first and the last remaining quote came from the input (a
+    // piece of it may itself hold quotes): one "…" for all of it.
+    const auto first = text.find('"');
+    const auto last = text.rfind('"');
+    if (first != std::string::npos) {
+      text.replace(first, last == first ? std::string::npos : last - first + 1, "\"…\"");
+    }
+    for (std::size_t k = 0; k < std::size(kOwn); ++k) {
+      const auto at = text.find(char(k + 1));
+      if (at != std::string::npos) text.replace(at, 1, kOwn[k]);
+    }
+    return text;
   } catch (...) {
     return "the connection string does not parse";
   }

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -318,6 +319,37 @@ TEST(Postgres, AConnectionStringThatDoesNotParseNeverShowsItsPassword) {
   } catch (const verrou::InvalidArgumentError& e) {
     EXPECT_NE(std::string(e.what()).find("\"bogus_option\""), std::string::npos) << e.what();
   }
+}
+
+// The same, for 20 000 malformed strings built from the pieces that trip parsers (quotes,
+// backslashes, '@', '?', '&', percent signs, keywords, both URI schemes) around a password in
+// each form it can take.
+TEST(Postgres, NoMalformedConnectionStringShowsItsPassword) {
+  const std::vector<std::string> pieces = {
+      "password", "=", "'", "\\", " ", "postgres://", "postgresql://", "@", ":", "/", "?",
+      "&", "%zz", "host", "x", "[", "]", "\"", "sslpassword", "dbname", "\t", "s3cret"};
+  std::minstd_rand random(42);
+  int refused = 0;
+  for (int i = 0; i < 20'000; ++i) {
+    std::string conninfo;
+    for (auto n = random() % 12; n > 0; --n) conninfo += pieces[random() % pieces.size()];
+    const std::string secret = "SECRET" + std::to_string(i) + "x";
+    switch (random() % 5) {
+      case 0: conninfo += " password=" + secret; break;
+      case 1: conninfo += " password='" + secret + " more'"; break;
+      case 2: conninfo = "postgresql://u:" + secret + "@" + conninfo; break;
+      case 3: conninfo = "postgres://h/db?password=" + secret + conninfo; break;
+      default: conninfo += "password = " + secret + conninfo; break;
+    }
+    try {
+      verrou::PostgresAdapter adapter({.conninfo = conninfo});
+    } catch (const verrou::InvalidArgumentError& e) {
+      ++refused;
+      ASSERT_EQ(std::string(e.what()).find(secret), std::string::npos)
+          << "[" << conninfo << "] -> " << e.what();
+    }
+  }
+  EXPECT_GT(refused, 10'000);  // most of them do not parse
 }
 
 TEST(Postgres, NoServerIsAStorageErrorWithinTheConnectTimeout) {
