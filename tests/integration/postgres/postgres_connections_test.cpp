@@ -169,7 +169,7 @@ TEST(PostgresConnections, AWaiterOutlivesItsListeningConnection) {
 
   std::atomic<int> outcome{0};  // 1 acquired, 2 not acquired, 3 threw
   std::string error;
-  std::thread waiter([&] {
+  std::jthread waiter([&] {  // joins on the way out, should an assertion fail
     auto lock = waiters.create_lock("k", 60s);
     try {
       outcome = lock.acquire({.retry = {.delay = 30s, .timeout = 60s}}) ? 1 : 2;

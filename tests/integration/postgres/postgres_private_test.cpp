@@ -74,7 +74,7 @@ TEST(PostgresPrivate, AnIdleListenerDoesNotHoldBackTheNotificationQueue) {
   // Wait once, so the store has a listening connection, idle from then on.
   verrou::LockFactory locks(store);
   ASSERT_TRUE(store->save("w", "holder", 60s));
-  std::thread waiter([&] {
+  std::jthread waiter([&] {  // joins on the way out, should an assertion fail
     auto lock = locks.create_lock("w", 10s);
     EXPECT_TRUE(lock.acquire({.retry = {.delay = 20s, .timeout = 30s}}));
     lock.release();
@@ -163,7 +163,7 @@ TEST(PostgresPrivate, AWaiterSurvivesARestartOfTheServer) {
 
   std::atomic<int> outcome{0};  // 1 acquired, 2 not acquired, 3 threw
   std::string error;
-  std::thread waiter([&] {
+  std::jthread waiter([&] {  // joins on the way out, should an assertion fail
     auto lock = waiters.create_lock("k", 60s);
     try {
       outcome = lock.acquire({.retry = {.delay = 30s, .timeout = 90s}}) ? 1 : 2;
