@@ -31,8 +31,10 @@ using detail::dynamodb::num;
 using detail::dynamodb::str;
 using detail::dynamodb::valid_table_name;
 
-constexpr const char* kSaveCondition =
-    "attribute_not_exists(#k) OR (attribute_exists(#e) AND #e < :now) OR #w = :w";
+// Free (no item), expired, or this very save's own earlier write. A comparison with a missing
+// attribute is false, so an item without expires_at (a lock that never expires) is held; the
+// short form also costs servers that parse expressions on every request less.
+constexpr const char* kSaveCondition = "attribute_not_exists(#k) OR #e < :now OR #w = :w";
 // Held by :o and not expired (no expires_at: never expires).
 constexpr const char* kOwnedCondition = "#o = :o AND (attribute_not_exists(#e) OR #e >= :now)";
 // What a release leaves: an item nobody holds, expired for every clock (expires_at 0), that
