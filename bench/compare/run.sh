@@ -131,6 +131,7 @@ if ((update_docs)); then
   report_args+=(--docs "$root/docs/benchmarks.md")
 fi
 node "$here/report.mjs" "${report_args[@]}"
+[[ " $stores " == *" dynamodb "* ]] && { "$here/ceiling_dynamodb.sh" "$build" || say "dynamodb: ceiling failed"; }
 
 if ((update_docs)); then
   if command -v gnuplot >/dev/null; then
