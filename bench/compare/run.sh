@@ -131,6 +131,8 @@ if ((update_docs)); then
   report_args+=(--docs "$root/docs/benchmarks.md")
 fi
 node "$here/report.mjs" "${report_args[@]}"
+if [[ " $stores " == *" dynamodb "* ]]; then "$here/ceiling_dynamodb.sh" "$build" || say "dynamodb: ceiling failed"; fi
+if [[ " $stores " == *" postgres "* ]]; then "$here/ceiling_postgres.sh" --cpp "$cpp" || say "postgres: ceiling failed"; fi
 
 if ((update_docs)); then
   if command -v gnuplot >/dev/null; then
@@ -140,4 +142,3 @@ if ((update_docs)); then
     say "gnuplot not installed (Debian: gnuplot-nox): chart not drawn"
   fi
 fi
-if [[ " $stores " == *" postgres "* ]]; then "$here/ceiling_postgres.sh" --cpp "$cpp"; fi

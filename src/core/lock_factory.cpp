@@ -55,6 +55,11 @@ Lock LockFactory::create_lock(std::string key, std::string_view ttl) const {
   return create_lock(std::move(key), parse_ttl(ttl));
 }
 
+Semaphore LockFactory::create_semaphore(std::string key, std::uint32_t limit,
+                                        std::optional<Duration> ttl) const {
+  return Semaphore(std::move(key), limit, store_, options_, ttl);
+}
+
 Lock LockFactory::restore_lock(const SerializedLock& lock) const {
   validate_key(lock.key);
   validate_ttl(lock.ttl);
