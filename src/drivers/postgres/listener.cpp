@@ -108,7 +108,10 @@ Listener::Watch Listener::watch(const std::string& key, steady::time_point until
   std::unique_lock lock(mutex_);
   if (!thread_.joinable() && wake_read_ >= 0) thread_ = std::thread([this] { run(); });
   auto& slot = keys_[key];
-  if (!slot) slot = std::make_unique<KeyState>();
+  if (!slot) {
+    slot = std::make_unique<KeyState>();
+    key_count_.store(keys_.size(), std::memory_order_release);
+  }
   KeyState* state = slot.get();
   ++state->waiters;
   if (!state->announced && !state->failed) {
@@ -124,6 +127,7 @@ Listener::Watch Listener::watch(const std::string& key, steady::time_point until
 }
 
 void Listener::released(const std::string& key) {
+  if (key_count_.load(std::memory_order_acquire) == 0) return;
   std::lock_guard lock(mutex_);
   auto it = keys_.find(key);
   if (it != keys_.end() && it->second->waiters > 0) {
@@ -173,6 +177,7 @@ void Listener::run() {
         } else if (now >= k.linger_until) {
           if (!k.announced) {
             it = keys_.erase(it);
+            key_count_.store(keys_.size(), std::memory_order_release);
             continue;
           }
           // Marked withdrawn before the statement runs: a waiter arriving meanwhile waits
@@ -363,7 +368,10 @@ void Listener::withdraw(const std::string& key) {
   }
   std::lock_guard lock(mutex_);
   auto it = keys_.find(key);
-  if (it != keys_.end() && it->second->waiters == 0 && !it->second->announced) keys_.erase(it);
+  if (it != keys_.end() && it->second->waiters == 0 && !it->second->announced) {
+    keys_.erase(it);
+    key_count_.store(keys_.size(), std::memory_order_release);
+  }
 }
 
 void Listener::dispatch_notifications() {

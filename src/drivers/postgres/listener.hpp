@@ -11,6 +11,7 @@
 // (a release in between sent them nothing).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -97,6 +98,9 @@ class Listener {
 
   std::mutex mutex_;
   std::unordered_map<std::string, std::unique_ptr<KeyState>> keys_;
+  // keys_.size(), readable without the mutex: a release when nothing waits (the common
+  // case) then costs no lock shared by every thread of the store.
+  std::atomic<std::size_t> key_count_{0};
   bool stop_ = false;
   std::thread thread_;
   int wake_read_ = -1;
