@@ -92,9 +92,9 @@ for round in $(seq 1 "$rounds"); do
   fi
 done
 
-awk -v c="$ceiling" -v n="$with_notify" -v v="$cpp_rate" -v h="${handoff_p50:-?}" -v k="$clients" 'BEGIN {
+awk -v c="$ceiling" -v n="$with_notify" -v v="$cpp_rate" -v h="${handoff_p50:-?}" -v k="$clients" -v p="$pool" 'BEGIN {
   printf "PostgreSQL ceiling (pgbench -M prepared -c %d, the two statements, no NOTIFY): %.0f cycles/s\n", k, c
   printf "  with a NOTIFY on every release:                                  %.0f cycles/s (%.0f %% of the ceiling)\n", n, (c > 0 ? 100 * n / c : 0)
-  printf "verrou-cpp, 32 workers:                                            %.0f cycles/s = %.0f %% of the ceiling\n", v, (c > 0 ? 100 * v / c : 0)
+  printf "verrou-cpp, 32 workers, pool of %2d connections:                   %.0f cycles/s = %.0f %% of the ceiling\n", p, v, (c > 0 ? 100 * v / c : 0)
   printf "verrou-cpp hand-off p50 (release → waiter holds the lock):         %s us\n", h
 }'
