@@ -136,6 +136,7 @@ struct EtcdStore::Impl {
                     until);
     if (!r.ok()) fail(operation, key, r);
     try {
+      (void)detail::etcd::header_revision(r.body);
       auto kvs = detail::etcd::range_kvs(r.body);
       if (kvs.empty()) return std::nullopt;
       return std::move(kvs.front());
@@ -198,7 +199,6 @@ struct EtcdStore::Impl {
         fail(kOp, key, std::string("unexpected answer: ") + e.what());
       }
       if (t.succeeded) {
-        if (t.revision <= 0) fail(kOp, key, "the answer carries no revision");
         return Attempt{.taken = true,
                        .token = static_cast<std::uint64_t>(t.revision),
                        .written_at = written_at,

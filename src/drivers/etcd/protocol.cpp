@@ -187,7 +187,9 @@ json txn(json compare, json success, json failure) {
 }
 
 std::int64_t header_revision(const json& reply) {
-  return int64_field(object_field(reply, "header"), "revision");
+  const std::int64_t revision = int64_field(object_field(reply, "header"), "revision");
+  if (revision <= 0) bad("the answer has no header revision, which etcd always gives");
+  return revision;
 }
 
 std::vector<KeyValue> range_kvs(const json& range_response) {

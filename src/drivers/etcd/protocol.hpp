@@ -55,7 +55,9 @@ json op_range_prefix(std::string_view prefix);
 json txn(json compare, json success, json failure);
 
 // ---- replies
-// The header's revision (the store's revision when the request was served).
+// The header's revision (the store's revision when the request was served). Throws
+// ProtocolError when the reply has none: etcd puts one in every answer, so a reply without
+// it did not come from etcd.
 std::int64_t header_revision(const json& reply);
 // The key-values of a RangeResponse (/v3/kv/range, or response_range inside a txn).
 std::vector<KeyValue> range_kvs(const json& range_response);
