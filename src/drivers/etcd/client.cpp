@@ -47,15 +47,15 @@ std::string Client::token(Clock::time_point deadline) {
   return auth_.token([&](const std::string& body) {
     Result r = run("/v3/auth/authenticate", body, false, deadline);
     if (!r.ok()) {
-      throw LockStorageError(describe() + ": authentication as user '" + auth_.username() +
-                             "' failed: " + r.message +
+      throw LockStorageError("authentication as user '" + auth_.username() + "' failed: " +
+                             r.message +
                              (r.kind == Result::Kind::rejected
                                   ? " (check the user name and password)"
                                   : ""));
     }
     const auto it = r.body.find("token");
     if (it == r.body.end() || !it->is_string() || it->get_ref<const std::string&>().empty()) {
-      throw LockStorageError(describe() + ": authentication as user '" + auth_.username() +
+      throw LockStorageError("authentication as user '" + auth_.username() +
                              "' answered no token (is authentication enabled on the cluster?)");
     }
     return it->get<std::string>();

@@ -107,6 +107,10 @@ std::string base64_decode(std::string_view text) {
       v[k] = kDecode[static_cast<unsigned char>(c)];
       if (v[k] < 0) bad("base64 text with a character outside its alphabet");
     }
+    // Bits past the last byte must be zero, as every encoder writes them (canonical form).
+    if ((padding == 2 && (v[1] & 0xf) != 0) || (padding == 1 && (v[2] & 0x3) != 0)) {
+      bad("base64 text that is not in canonical form");
+    }
     const auto n = (static_cast<unsigned>(v[0]) << 18U) | (static_cast<unsigned>(v[1]) << 12U) |
                    (static_cast<unsigned>(v[2]) << 6U) | static_cast<unsigned>(v[3]);
     out += static_cast<char>((n >> 16U) & 0xffU);
