@@ -8,6 +8,7 @@
 #include "detail/owner.hpp"
 #include "detail/text.hpp"
 #include "drivers/etcd/client.hpp"
+#include "drivers/etcd/held_locks.hpp"
 #include "drivers/etcd/lease_pool.hpp"
 #include "drivers/etcd/lock_value.hpp"
 #include "drivers/etcd/options.hpp"
@@ -20,6 +21,7 @@ namespace verrou {
 namespace {
 
 using detail::etcd::Client;
+using View = detail::etcd::HeldLocks::Entry;
 using detail::etcd::Clock;
 using detail::etcd::json;
 using detail::etcd::KeyValue;
@@ -66,6 +68,7 @@ struct EtcdStore::Impl {
   Client client;
   detail::etcd::LeasePool leases;
   detail::etcd::Watcher watcher;
+  detail::etcd::HeldLocks held;
 
   [[nodiscard]] Clock::time_point deadline() const { return Clock::now() + operation_timeout; }
 
@@ -156,6 +159,33 @@ struct EtcdStore::Impl {
     return std::move(*record);
   }
 
+  // The lock as `kv` holds it (nullopt: absent).
+  std::optional<View> view_of(std::string_view operation, const std::string& key,
+                              const std::optional<KeyValue>& kv) {
+    if (!kv) return std::nullopt;
+    LockRecord record = decode(operation, key, *kv);
+    return View{.owner = std::move(record.owner),
+                .expires_at_ms = record.expires_at_ms,
+                .mod_revision = kv->mod_revision};
+  }
+
+  // What this store wrote last for `owner` at `full` when that is still live by its expiry
+  // (used optimistically: the write is conditioned on its revision), or else the key as etcd
+  // has it now. Only what etcd answered decides that a lock is not held: another process may
+  // have extended it with a restored lock since.
+  std::optional<View> current(std::string_view operation, const std::string& key,
+                              const std::string& full, const std::string& owner,
+                              Clock::time_point until) {
+    if (auto remembered = held.find(full, owner); remembered && live(*remembered)) {
+      return remembered;
+    }
+    return view_of(operation, key, read(operation, key, full, until));
+  }
+
+  static bool live(const View& view) {
+    return !view.expires_at_ms || epoch_ms_now() < *view.expires_at_ms;
+  }
+
   std::int64_t lease_for(std::optional<Duration> ttl, std::string_view operation,
                          const std::string& key, Clock::time_point until) {
     if (!ttl) return 0;
@@ -199,6 +229,9 @@ struct EtcdStore::Impl {
         fail(kOp, key, std::string("unexpected answer: ") + e.what());
       }
       if (t.succeeded) {
+        held.remember(full, View{.owner = owner,
+                                 .expires_at_ms = record.expires_at_ms,
+                                 .mod_revision = t.revision});
         return Attempt{.taken = true,
                        .token = static_cast<std::uint64_t>(t.revision),
                        .written_at = written_at,
@@ -209,6 +242,9 @@ struct EtcdStore::Impl {
       const LockRecord holder = decode(kOp, key, *kv);
       if (holder.owner == owner && holder.write_id == record.write_id) {
         // An earlier attempt of this very call was applied but its answer lost.
+        held.remember(full, View{.owner = owner,
+                                 .expires_at_ms = record.expires_at_ms,
+                                 .mod_revision = kv->mod_revision});
         return Attempt{.taken = true,
                        .token = static_cast<std::uint64_t>(kv->create_revision),
                        .written_at = written_at,
@@ -304,30 +340,30 @@ void EtcdStore::remove(const std::string& key, const std::string& owner) {
   constexpr std::string_view kOp = "release";
   const std::string full = impl_->full_key(key);
   const auto until = impl_->deadline();
-  auto kv = impl_->read(kOp, key, full, until);
+  auto view = impl_->current(kOp, key, full, owner, until);
   bool may_have_applied = false;
   for (int round = 0; round < kMaxRounds; ++round) {
-    if (!kv) {
-      // Gone: released by an earlier attempt of this call whose answer was lost (then the
-      // release did release), or by expiry or a force release.
-      if (may_have_applied) return;
-      not_owned(key, "release");
-    }
-    const LockRecord holder = impl_->decode(kOp, key, *kv);
-    if (holder.owner != owner || !holder.live(epoch_ms_now())) {
+    if (!view || view->owner != owner || !Impl::live(*view)) {
+      impl_->held.forget(full);
+      // Gone or changed after an earlier attempt of this call whose answer was lost: that
+      // attempt released the lock (a release that released never throws). Otherwise it was
+      // never held, already released, expired, or force released.
       if (may_have_applied) return;
       not_owned(key, "release");
     }
     Result raw;
     const TxnReply t = impl_->txn(
         kOp, key,
-        detail::etcd::txn(json::array({detail::etcd::compare_mod_revision(full, kv->mod_revision)}),
+        detail::etcd::txn(json::array({detail::etcd::compare_mod_revision(full, view->mod_revision)}),
                           json::array({detail::etcd::op_delete(full)}),
                           json::array({detail::etcd::op_range(full)})),
         until, &raw);
-    if (t.succeeded) return;
+    if (t.succeeded) {
+      impl_->held.forget(full);
+      return;
+    }
     may_have_applied = may_have_applied || raw.may_have_applied;
-    kv = impl_->first(kOp, key, t, 0);
+    view = impl_->view_of(kOp, key, impl_->first(kOp, key, t, 0));
   }
   impl_->fail(kOp, key, "the key kept changing under this call");
 }
@@ -335,6 +371,7 @@ void EtcdStore::remove(const std::string& key, const std::string& owner) {
 void EtcdStore::force_remove(const std::string& key) {
   constexpr std::string_view kOp = "force release";
   const std::string full = impl_->full_key(key);
+  impl_->held.forget(full);
   const Result r = impl_->call(kOp, key, "/v3/kv/deleterange",
                                {{"key", detail::etcd::base64_encode(full)}}, impl_->deadline());
   if (!r.ok()) impl_->fail(kOp, key, r);
@@ -353,11 +390,12 @@ void EtcdStore::extend(const std::string& key, const std::string& owner, Duratio
   const std::string full = impl_->full_key(key);
   validate_ttl(duration);
   const auto until = impl_->deadline();
-  auto kv = impl_->read(kOp, key, full, until);
+  auto view = impl_->current(kOp, key, full, owner, until);
   for (int round = 0; round < kMaxRounds; ++round) {
-    if (!kv) not_owned(key, "extend");
-    const LockRecord holder = impl_->decode(kOp, key, *kv);
-    if (holder.owner != owner || !holder.live(epoch_ms_now())) not_owned(key, "extend");
+    if (!view || view->owner != owner || !Impl::live(*view)) {
+      impl_->held.forget(full);
+      not_owned(key, "extend");
+    }
     const std::int64_t now_ms = epoch_ms_now();
     // A lease covering the new duration: the key moves to it in the same write.
     const std::int64_t lease = impl_->lease_for(duration, kOp, key, until);
@@ -365,7 +403,7 @@ void EtcdStore::extend(const std::string& key, const std::string& owner, Duratio
                             .expires_at_ms = now_ms + duration.count(),
                             .write_id = detail::new_owner_token()};
     const json request = detail::etcd::txn(
-        json::array({detail::etcd::compare_mod_revision(full, kv->mod_revision)}),
+        json::array({detail::etcd::compare_mod_revision(full, view->mod_revision)}),
         json::array({detail::etcd::op_put(full, detail::etcd::encode_lock(record), lease)}),
         json::array({detail::etcd::op_range(full)}));
     Result r = impl_->call(kOp, key, "/v3/kv/txn", request, until);
@@ -382,13 +420,24 @@ void EtcdStore::extend(const std::string& key, const std::string& owner, Duratio
     } catch (const detail::etcd::ProtocolError& e) {
       impl_->fail(kOp, key, std::string("unexpected answer: ") + e.what());
     }
-    if (t.succeeded) return;
-    kv = impl_->first(kOp, key, t, 0);
+    if (t.succeeded) {
+      impl_->held.remember(full, View{.owner = owner,
+                                      .expires_at_ms = record.expires_at_ms,
+                                      .mod_revision = t.revision});
+      return;
+    }
+    const auto kv = impl_->first(kOp, key, t, 0);
     if (kv) {
       const LockRecord now_there = impl_->decode(kOp, key, *kv);
       // This call's own write, applied by an attempt whose answer was lost.
-      if (now_there.owner == owner && now_there.write_id == record.write_id) return;
+      if (now_there.owner == owner && now_there.write_id == record.write_id) {
+        impl_->held.remember(full, View{.owner = owner,
+                                        .expires_at_ms = record.expires_at_ms,
+                                        .mod_revision = kv->mod_revision});
+        return;
+      }
     }
+    view = impl_->view_of(kOp, key, kv);
   }
   impl_->fail(kOp, key, "the key kept changing under this call");
 }
