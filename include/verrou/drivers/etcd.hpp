@@ -105,7 +105,11 @@ struct EtcdStoreOptions {
 /// Thread safety: all members may be called concurrently; requests run on a pool of
 /// keep-alive HTTP connections, one per concurrent caller, and one thread per store runs the
 /// watch stream while someone waits.
-class EtcdStore final : public LockStore, public WaitableLockStore, public FencingLockStore {
+class EtcdStore final : public LockStore,
+                        public WaitableLockStore,
+                        public FencingLockStore,
+                        public SemaphoreStore,
+                        public WaitableSemaphoreStore {
  public:
   /// Does not contact etcd (see `ping`). Throws `InvalidArgumentError` for bad options.
   explicit EtcdStore(EtcdStoreOptions options);
@@ -130,6 +134,22 @@ class EtcdStore final : public LockStore, public WaitableLockStore, public Fenci
   std::optional<Acquired> save_waiting(
       const std::string& key, const std::string& owner, std::optional<Duration> ttl,
       std::chrono::steady_clock::time_point until,
+      std::chrono::steady_clock::time_point waiting_since) override;
+
+  /// Semaphores: each holder is a key under `<prefix>semaphore/<length>:<key>/`, counted and
+  /// added in one transaction conditioned on no holder key having changed since the count
+  /// (docs/etcd.md). See `SemaphoreStore`.
+  bool save_permit(const std::string& key, const std::string& holder, std::uint32_t limit,
+                   std::optional<Duration> ttl) override;
+  void remove_permit(const std::string& key, const std::string& holder) override;
+  void extend_permit(const std::string& key, const std::string& holder,
+                     Duration duration) override;
+  std::uint32_t count_permits(const std::string& key) override;
+  /// Waits on the store's watch stream for a holder key of the semaphore to be deleted, or
+  /// for the earliest holder's lease to run out. See `WaitableSemaphoreStore`.
+  std::optional<Acquired> save_permit_waiting(
+      const std::string& key, const std::string& holder, std::uint32_t limit,
+      std::optional<Duration> ttl, std::chrono::steady_clock::time_point until,
       std::chrono::steady_clock::time_point waiting_since) override;
 
   /// A quorum read: throws `LockStorageError` when no member serves one.

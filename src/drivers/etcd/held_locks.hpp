@@ -23,6 +23,7 @@ class HeldLocks {
     std::string owner;
     std::optional<std::int64_t> expires_at_ms;
     std::int64_t mod_revision = 0;
+    std::uint32_t limit = 0;  // a semaphore holder's limit; 0 for a lock
   };
 
   void remember(const std::string& key, Entry entry) {

@@ -167,6 +167,14 @@ json compare_mod_revision(std::string_view key, std::int64_t revision) {
           {"mod_revision", std::to_string(revision)}};
 }
 
+json compare_prefix_mod_below(std::string_view prefix, std::int64_t revision) {
+  return {{"key", base64_encode(prefix)},
+          {"range_end", base64_encode(prefix_end(prefix))},
+          {"target", "MOD"},
+          {"result", "LESS"},
+          {"mod_revision", std::to_string(revision)}};
+}
+
 json op_put(std::string_view key, std::string_view value, std::int64_t lease) {
   json put = {{"key", base64_encode(key)}, {"value", base64_encode(value)}};
   if (lease != 0) put["lease"] = std::to_string(lease);

@@ -48,6 +48,8 @@ struct KeyValue {
 // ---- requests
 json compare_create_revision(std::string_view key, std::int64_t revision);  // == revision
 json compare_mod_revision(std::string_view key, std::int64_t revision);     // == revision
+// Every key starting with `prefix` was last modified before `revision` (true when none exists).
+json compare_prefix_mod_below(std::string_view prefix, std::int64_t revision);
 json op_put(std::string_view key, std::string_view value, std::int64_t lease);
 json op_delete(std::string_view key);
 json op_range(std::string_view key);

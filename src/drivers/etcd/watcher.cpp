@@ -47,6 +47,7 @@ Watcher::~Watcher() {
     stopping_ = true;
     if (multi_ != nullptr) curl_multi_wakeup(static_cast<CURLM*>(multi_));
     for (auto& [name, key] : keys_) key->changed.notify_all();
+    for (auto& [name, key] : prefixes_) key->changed.notify_all();
   }
   idle_.notify_all();
   live_changed_.notify_all();
@@ -57,9 +58,10 @@ bool Watcher::wanted(Clock::time_point now) const {
   return interests_ > 0 || now - last_interest_ < kLinger;
 }
 
-Watcher::Interest::Interest(Watcher& watcher, const std::string& key) : watcher_(watcher) {
+Watcher::Interest::Interest(Watcher& watcher, const std::string& key, Match match)
+    : watcher_(watcher), map_(match == Match::key ? watcher.keys_ : watcher.prefixes_) {
   std::lock_guard lock(watcher_.mutex_);
-  auto& slot = watcher_.keys_[key];
+  auto& slot = map_[key];
   if (!slot) slot = std::make_shared<Key>();
   key_ = slot;
   key_->interested++;
@@ -77,9 +79,9 @@ Watcher::Interest::~Interest() {
   watcher_.interests_--;
   watcher_.last_interest_ = Clock::now();
   if (--key_->interested == 0) {
-    for (auto it = watcher_.keys_.begin(); it != watcher_.keys_.end(); ++it) {
+    for (auto it = map_.begin(); it != map_.end(); ++it) {
       if (it->second == key_) {
-        watcher_.keys_.erase(it);
+        map_.erase(it);
         break;
       }
     }
@@ -112,9 +114,11 @@ bool Watcher::Interest::wait(std::uint64_t seen, Clock::time_point until) const 
 void Watcher::broke() {
   std::lock_guard lock(mutex_);
   live_ = false;
-  for (auto& [name, key] : keys_) {
-    key->events++;
-    key->changed.notify_all();
+  for (auto* map : {&keys_, &prefixes_}) {
+    for (auto& [name, key] : *map) {
+      key->events++;
+      key->changed.notify_all();
+    }
   }
   live_changed_.notify_all();
 }
@@ -133,10 +137,15 @@ void Watcher::on_line(const std::string& line) {
     live_changed_.notify_all();
   }
   for (const auto& name : message.deleted) {
-    const auto it = keys_.find(name);
-    if (it == keys_.end()) continue;
-    it->second->events++;
-    it->second->changed.notify_all();
+    if (const auto it = keys_.find(name); it != keys_.end()) {
+      it->second->events++;
+      it->second->changed.notify_all();
+    }
+    for (auto& [prefix, key] : prefixes_) {
+      if (name.compare(0, prefix.size(), prefix) != 0) continue;
+      key->events++;
+      key->changed.notify_all();
+    }
   }
 }
 

@@ -33,10 +33,12 @@ class Watcher {
   Watcher(const Watcher&) = delete;
   Watcher& operator=(const Watcher&) = delete;
 
-  // One waiter's interest in one key, while it lives.
+  // One waiter's interest in one key (or, with `Match::prefix`, in every key starting with
+  // `key`: a semaphore's holders), while it lives.
+  enum class Match { key, prefix };
   class Interest {
    public:
-    Interest(Watcher& watcher, const std::string& key);
+    Interest(Watcher& watcher, const std::string& key, Match match = Match::key);
     ~Interest();
     Interest(const Interest&) = delete;
     Interest& operator=(const Interest&) = delete;
@@ -52,6 +54,7 @@ class Watcher {
 
    private:
     Watcher& watcher_;
+    std::unordered_map<std::string, std::shared_ptr<Key>>& map_;
     std::shared_ptr<Key> key_;
   };
 
@@ -68,6 +71,7 @@ class Watcher {
   mutable std::mutex mutex_;
   mutable std::condition_variable live_changed_;
   std::unordered_map<std::string, std::shared_ptr<Key>> keys_;
+  std::unordered_map<std::string, std::shared_ptr<Key>> prefixes_;
   std::size_t interests_ = 0;
   Clock::time_point last_interest_{};
   bool live_ = false;

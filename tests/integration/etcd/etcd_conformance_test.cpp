@@ -37,6 +37,7 @@ INSTANTIATE_TEST_SUITE_P(
         .unavailable = etcd_unavailable,
         .contention_cycles = 150,
         .require_fencing = true,
+        .require_semaphores = true,
     }),
     verrou::conformance::harness_name);
 
