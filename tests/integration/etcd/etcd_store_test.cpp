@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <vector>
 #include <string>
 #include <thread>
 
@@ -20,6 +21,7 @@
 #include "verrou/errors.hpp"
 #include "verrou/lock_factory.hpp"
 #include "verrou/open_store.hpp"
+#include "verrou/semaphore.hpp"
 #include "verrou/testing/server.hpp"
 
 // This program links verrou::testing for its server helpers, not for the suite.
@@ -321,6 +323,75 @@ TEST_F(EtcdShared, ManyWaitersOnManyKeysShareOneStreamAndAllGetTheirLock) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(got.load(), kKeys);
   EXPECT_LT(Clock::now() - released, 5s);
+}
+
+// Semaphore holders in several store objects (processes, to etcd) at once: never more holders
+// inside than the limit, and everyone gets through.
+TEST_F(EtcdShared, SemaphoreHoldersAcrossStoresNeverExceedTheLimit) {
+  constexpr int kStores = 4;
+  constexpr int kThreads = 3;
+  constexpr std::uint32_t kLimit = 3;
+  const auto key = unique("semaphore-contention");
+  std::vector<std::shared_ptr<EtcdStore>> stores;
+  for (int i = 0; i < kStores; ++i) {
+    stores.push_back(std::make_shared<EtcdStore>(EtcdStoreOptions::from_url(support::shared_url())));
+  }
+  std::atomic<int> inside{0};
+  std::atomic<int> most{0};
+  std::atomic<int> cycles{0};
+  std::atomic<int> errors{0};
+  const auto end = Clock::now() + 3s;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kStores * kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      verrou::LockFactory factory(stores[static_cast<std::size_t>(i % kStores)]);
+      try {
+        while (Clock::now() < end) {
+          auto permit = factory.create_semaphore(key, kLimit, 30s);
+          if (!permit.acquire({.retry = {.delay = 1s, .timeout = 20s}})) continue;
+          const int now_inside = ++inside;
+          int seen = most.load();
+          while (now_inside > seen && !most.compare_exchange_weak(seen, now_inside)) {
+          }
+          std::this_thread::sleep_for(2ms);
+          --inside;
+          permit.release();
+          ++cycles;
+        }
+      } catch (const std::exception&) {
+        ++errors;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_LE(most.load(), static_cast<int>(kLimit)) << "more holders than permits";
+  EXPECT_EQ(most.load(), static_cast<int>(kLimit)) << "the permits were never all in use";
+  EXPECT_GT(cycles.load(), kStores * kThreads);
+  EXPECT_EQ(stores[0]->count_permits(key), 0U);
+}
+
+TEST_F(EtcdShared, SemaphoreHoldersAreKeysApartFromLocksOfTheSameName) {
+  const auto key = unique("semaphore-layout");
+  ASSERT_TRUE(store_->save_permit(key, "holder-a", 2, 10s));
+  const std::string holder_key =
+      "verrou/semaphore/" + std::to_string(key.size()) + ":" + key + "/holder-a";
+  const auto kv = support::raw_get(base_, holder_key);
+  ASSERT_FALSE(kv.is_null()) << "no key at " << holder_key;
+  EXPECT_EQ(support::unb64(kv["value"].get<std::string>()).rfind("verrou-permit/1 ", 0), 0U);
+  EXPECT_TRUE(kv.contains("lease"));
+  EXPECT_TRUE(store_->save(key, "lock-owner", 10s)) << "a lock of the same name is apart";
+  EXPECT_FALSE(store_->save_permit(key, "holder-a", 2, 10s)) << "a holder holds one permit";
+  EXPECT_TRUE(store_->save_permit(key, "holder-b", 2, 10s));
+  EXPECT_FALSE(store_->save_permit(key, "holder-c", 5, 10s))
+      << "a larger limit does not pass the smallest among live holders";
+  EXPECT_EQ(store_->count_permits(key), 2U);
+  store_->remove_permit(key, "holder-a");
+  EXPECT_THROW(store_->remove_permit(key, "holder-a"), verrou::LockNotOwnedError);
+  store_->extend_permit(key, "holder-b", 20s);
+  store_->remove_permit(key, "holder-b");
+  store_->remove(key, "lock-owner");
+  EXPECT_EQ(store_->count_permits(key), 0U);
 }
 
 // A fake member that answers every request with `reply`.
