@@ -81,8 +81,9 @@ struct EtcdStoreOptions {
   /// Time allowed for one store operation, all members and retries included; then it fails
   /// with `LockStorageError`. Default 10 s.
   Duration operation_timeout{10000};
-  /// Idle HTTP connections kept for reuse (one per thread that used the store at once).
-  std::size_t max_idle_connections = 16;
+  /// Idle HTTP connections kept for reuse (one per thread that used the store at once); more
+  /// concurrent callers than this open and close connections.
+  std::size_t max_idle_connections = 64;
 
   /// Options from a URL (see atop this header). Throws `InvalidArgumentError` for another
   /// scheme, a path, no host, or an unknown or malformed option.

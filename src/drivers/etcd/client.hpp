@@ -33,7 +33,7 @@ struct ClientOptions {
   std::string password{};
   Duration connect_timeout{1000};
   Duration request_timeout{2000};  // one attempt on one member
-  std::size_t max_idle_connections = 16;
+  std::size_t max_idle_connections = 64;
 };
 
 struct Result {
