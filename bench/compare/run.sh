@@ -142,3 +142,4 @@ if ((update_docs)); then
     say "gnuplot not installed (Debian: gnuplot-nox): chart not drawn"
   fi
 fi
+COMPARE_BUILD_DIR="$build" COMPARE_OUT="$out" "$here/etcd.sh" || say "etcd: the comparison with etcd's own tools failed"  # no @verrou/core etcd store

@@ -8,7 +8,8 @@
 // Schemes: `memory:`, `sqlite:///abs/path.db`, `sqlite::memory:`,
 // `postgres://user:pass@host:port/db`, `mysql://user:pass@host:port/db`,
 // `redis://[user:pass@]host:port[/db]`, `rediss://…` (TLS), `redis+unix:///path.sock`,
-// `redis+cluster://host:port[,host:port…]`, `dynamodb://?region=…&endpoint=…&table=…`.
+// `redis+cluster://host:port[,host:port…]`, `dynamodb://?region=…&endpoint=…&table=…`,
+// `etcd://[user:pass@]host:port[,host:port…][?prefix=…]`, `etcds://…` (TLS).
 #pragma once
 
 #include <memory>
