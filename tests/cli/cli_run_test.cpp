@@ -4,7 +4,12 @@
 // shell (no ignored or blocked signal inherited from verrou or a client library); and the
 // token in `verrou acquire`'s JSON.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <chrono>
 
 #include <cstdio>
 #include <cstdlib>
@@ -99,6 +104,57 @@ TEST(CliRun, CommandRunsInAProcessGroupOfItsOwn) {
   const auto pgid = out.substr(out.find("pgid=") + 5);
   EXPECT_EQ(std::stol(pid), std::stol(pgid)) << "the command does not lead its own group: " << out;
   EXPECT_NE(std::stol(pgid), static_cast<long>(::getpgid(run.pid()))) << out;
+}
+
+// Reads the terminal's output until it holds `text`; false after `timeout`.
+bool read_until(int master, std::string& seen, const std::string& text,
+                std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!contains(seen, text)) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{master, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buffer[256];
+    const ssize_t n = ::read(master, buffer, sizeof buffer);
+    if (n <= 0) return false;
+    seen.append(buffer, static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// In the foreground of a terminal, the command's own process group gets the terminal: it can
+// read it (instead of being stopped by SIGTTIN) and Ctrl-C reaches it.
+TEST(CliRun, InATerminalTheCommandReadsItAndGetsCtrlC) {
+  int master = -1;
+  const std::string verrou = verrou_path();
+  const pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+  ASSERT_GE(pid, 0) << "forkpty failed";
+  if (pid == 0) {
+    ::execl(verrou.c_str(), "verrou", "run", "--store", "memory:", "--key", "k", "--", "sh",
+            "-c", "read x; echo got=$x; exec sleep 30", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  std::string seen;
+  EXPECT_EQ(::write(master, "hello\n", 6), 6);
+  const bool got = read_until(master, seen, "got=hello", std::chrono::seconds(10));
+  EXPECT_TRUE(got) << "the command could not read the terminal: " << seen;
+  EXPECT_EQ(::write(master, "\x03", 1), 1);  // Ctrl-C
+  int status = 0;
+  for (int i = 0; i < 100 && ::waitpid(pid, &status, WNOHANG) == 0; ++i) {
+    std::string ignored;
+    read_until(master, ignored, "\x01", std::chrono::milliseconds(100));
+  }
+  if (::waitpid(pid, &status, WNOHANG) == 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    ADD_FAILURE() << "Ctrl-C did not end the command: " << seen;
+  } else {
+    EXPECT_TRUE(WIFEXITED(status)) << status;
+    EXPECT_EQ(WEXITSTATUS(status), 128 + SIGINT) << seen;
+  }
+  ::close(master);
 }
 
 TEST(CliRun, CommandFindsTheKeyAndTheFencingToken) {
