@@ -128,6 +128,15 @@ class Redactor {
   }
   [[nodiscard]] bool in_query(std::size_t i) const { return query_ != kNone && i > query_; }
 
+  // Whether unit `i` of the query is in a parameter's value (after its '='), not its name.
+  [[nodiscard]] bool in_query_value(std::size_t i) const {
+    for (std::size_t k = i; k > query_; --k) {
+      if (raw_is(k, '&')) return false;
+      if (raw_is(k, '=')) return true;
+    }
+    return false;
+  }
+
   void add(std::size_t first, std::size_t last) {
     if (first < last && last <= u_.size()) spans_.emplace_back(first, last);
   }
@@ -167,8 +176,13 @@ class Redactor {
       const bool outer = begin == authority_begin_;
       auto is = [&](std::size_t k, char c) { return outer ? raw_is(k, c) : u_[k].c == c; };
       const bool embedded_in_query = in_query(i);
+      if (embedded_in_query && !in_query_value(i)) continue;  // in a parameter's name
+      // The URL itself ends at a raw blank (a %20 belongs to it); one inside a connection
+      // string at a decoded one, one inside a query parameter at the next raw '&'.
       std::size_t segment_end = begin;
-      while (segment_end < u_.size() && !is_space(u_[segment_end].c) &&
+      while (segment_end < u_.size() &&
+             !(outer ? u_[segment_end].raw && is_space(u_[segment_end].c)
+                     : is_space(u_[segment_end].c)) &&
              !(embedded_in_query && raw_is(segment_end, '&'))) {
         ++segment_end;
       }
@@ -190,7 +204,10 @@ class Redactor {
         for (std::size_t k = authority_end; k < segment_end; ++k) {
           if (u_[k].c == '@') at = k;
         }
-        if (at == kNone) at = authority_end;
+        if (at == kNone) {
+          if (!outer) continue;  // inside another text, "a:b" without '@' is no userinfo
+          at = authority_end;
+        }
       }
       for (std::size_t k = begin; k < at; ++k) {
         if (u_[k].c == ':') {

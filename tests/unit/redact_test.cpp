@@ -37,6 +37,8 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"redis://u:pa?ss@host", "redis://u:***@host"},
         Case{"redis://u:pass%40host", "redis://u:***"},
         Case{"redis://u:password", "redis://u:***"},
+        Case{"redis://u:a%20b@h", "redis://u:***@h"},
+        Case{"redis://h:6379?passredis://h:6word=x&db=1", "redis://h:6379?passredis://h:6word=x&db=1"},
         Case{"redis://h:6379,[::1]:6380/0@x", "redis://h:6379,[::1]:6380/0@x"},
         // query parameters, names in any case, percent-encoded or not
         Case{"redis://h:6379?password=secret", "redis://h:6379?password=***"},
