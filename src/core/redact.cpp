@@ -43,11 +43,27 @@ int hex(char c) {
   return -1;
 }
 
-std::vector<Unit> units_of(std::string_view text) {
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_key_char(char c) { return is_alpha(c) || is_digit(c) || c == '_' || c == '-' || c == '.'; }
+
+// "scheme:…": a URL, whose parts are percent-decoded by its parser. A bare connection string
+// (libpq conninfo, ODBC) is read as it is: "%20" there is three characters.
+bool is_url(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size() && (is_alpha(text[i]) || (i > 0 && (is_digit(text[i]) || text[i] == '+' ||
+                                                          text[i] == '-' || text[i] == '.')))) {
+    ++i;
+  }
+  return i > 0 && i < text.size() && text[i] == ':';
+}
+
+std::vector<Unit> units_of(std::string_view text, bool decode) {
   std::vector<Unit> out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size();) {
-    if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 &&
+    if (decode && text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 &&
         hex(text[i + 2]) >= 0) {
       out.push_back({static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2])), i, i + 3, false});
       i += 3;
@@ -58,11 +74,6 @@ std::vector<Unit> units_of(std::string_view text) {
   }
   return out;
 }
-
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_key_char(char c) { return is_alpha(c) || is_digit(c) || c == '_' || c == '-' || c == '.'; }
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -78,15 +89,10 @@ bool secret_name(const std::string& lowered) {
 
 class Redactor {
  public:
-  explicit Redactor(std::string_view text) : text_(text), u_(units_of(text)) {
+  explicit Redactor(std::string_view text) : text_(text), u_(units_of(text, is_url(text))) {
     // A URL ("scheme:" first): its query starts at the first raw '?'.
-    std::size_t i = 0;
-    while (i < u_.size() && u_[i].raw &&
-           (is_alpha(u_[i].c) || (i > 0 && (is_digit(u_[i].c) || u_[i].c == '+' ||
-                                            u_[i].c == '-' || u_[i].c == '.')))) {
-      ++i;
-    }
-    if (i > 0 && i < u_.size() && u_[i].raw && u_[i].c == ':') {
+    if (is_url(text)) {
+      const std::size_t i = text.find(':');
       for (std::size_t k = i; k < u_.size(); ++k) {
         if (u_[k].raw && u_[k].c == '?') {
           query_ = k;
@@ -183,7 +189,8 @@ class Redactor {
       while (segment_end < u_.size() &&
              !(outer ? u_[segment_end].raw && is_space(u_[segment_end].c)
                      : is_space(u_[segment_end].c)) &&
-             !(embedded_in_query && raw_is(segment_end, '&'))) {
+             !(embedded_in_query && raw_is(segment_end, '&')) &&
+             !(!outer && !embedded_in_query && segment_end == query_)) {
         ++segment_end;
       }
       std::size_t authority_end = begin;

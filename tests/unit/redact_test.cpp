@@ -40,6 +40,7 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"redis://u:a%20b@h", "redis://u:***@h"},
         Case{"redis://h:6379?passredis://h:6word=x&db=1", "redis://h:6379?passredis://h:6word=x&db=1"},
         Case{"redis://h:6379,[::1]:6380/0@x", "redis://h:6379,[::1]:6380/0@x"},
+        Case{"postgres:/x:y://:a:1?flag=b@h", "postgres:/x:y://:a:1?flag=b@h"},
         // query parameters, names in any case, percent-encoded or not
         Case{"redis://h:6379?password=secret", "redis://h:6379?password=***"},
         Case{"redis://h?username=u&password=secret&db=1", "redis://h?username=u&password=***&db=1"},
@@ -70,6 +71,8 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"host=db port=5432 password=secret dbname=app", "host=db port=5432 password=*** dbname=app"},
         Case{"host=db password = 'se cr\\'et' user=u", "host=db password = *** user=u"},
         Case{"host=db sslpassword=secret", "host=db sslpassword=***"},
+        // libpq does not percent-decode a conninfo: "%20" is part of the value there
+        Case{"host=db password=se%20cret user=u", "host=db password=*** user=u"},
         Case{"DSN=locks;UID=u;PWD=secret", "DSN=locks;UID=u;PWD=***"},
         Case{"DSN=locks;PWD={se;cret};UID=u", "DSN=locks;PWD=***;UID=u"},
         Case{"postgresql://u:secret@db/app", "postgresql://u:***@db/app"},
