@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "verrou/keep_alive.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <system_error>
 #include <thread>
@@ -46,6 +49,10 @@ std::string capitalized(std::string_view text) {
   if (!out.empty() && out[0] >= 'a' && out[0] <= 'z') out[0] = static_cast<char>(out[0] - 32);
   return out;
 }
+
+// Set on the scheduler's own threads: a stop() called there (from a lost-token callback) must
+// not wait for an extension, or one stuck store would hold up every other lease.
+thread_local bool on_scheduler_thread = false;
 
 std::string milliseconds_text(Clock::duration d) {
   return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + "ms";
@@ -120,7 +127,12 @@ void announce(const Loss& loss) noexcept {
 class Scheduler {
  public:
   static Scheduler& instance() {
-    static auto* scheduler = new Scheduler();  // NOLINT(cppcoreguidelines-owning-memory)
+    static auto* scheduler = [] {
+      auto* made = new Scheduler();  // NOLINT(cppcoreguidelines-owning-memory)
+      ::pthread_atfork([] { instance().mutex_.lock(); }, [] { instance().mutex_.unlock(); },
+                       [] { instance().after_fork_in_child(); });
+      return made;
+    }();
     return *scheduler;
   }
 
@@ -150,9 +162,10 @@ class Scheduler {
     std::unique_lock lock(mutex_);
     entry.stopped = true;
     unschedule(entry);
-    // Once stop returns, the lease is not touched again; a callback of the lost token runs on
-    // the thread that found the loss, never inside an extension, so this cannot wait on itself.
-    if (entry.running_on != std::this_thread::get_id()) {
+    // Once stop returns, the lease is not touched again (unless called on a scheduler thread,
+    // from a lost-token callback: the extension in flight, if any, then ends on its own and
+    // changes nothing, as the entry is stopped).
+    if (!on_scheduler_thread && entry.running_on != std::this_thread::get_id()) {
       extension_done_.wait(lock, [&] { return !entry.running; });
     }
   }
@@ -176,6 +189,30 @@ class Scheduler {
   };
 
   Scheduler() = default;
+
+  // The forking thread holds mutex_ (atfork prepare). The child has none of the scheduler's
+  // threads: the parent's keep-alives cannot go on in it (their leases are the parent's), so
+  // they count as lost there, and the next keep-alive starts the threads again.
+  void after_fork_in_child() {
+    for (auto& [at, entry] : timers_) {
+      entry->timer.reset();
+      entry->queued = false;
+      entry->running = false;  // its worker is not in this process
+      entry->running_on = {};
+      entry->reason = "the process forked: a keep-alive does not follow fork()";
+      entry->lost.store(true);
+    }
+    timers_.clear();
+    // Condition variables the parent's threads waited on cannot be used (nor destroyed: glibc
+    // waits for their waiters) in the child: the lanes are left behind, the scheduler's own
+    // are made anew over the old ones.
+    new std::unordered_map<const void*, std::shared_ptr<Lane>>(std::move(lanes_));  // NOLINT
+    lanes_.clear();
+    new (&timer_wake_) std::condition_variable();
+    new (&extension_done_) std::condition_variable();
+    timer_started_ = false;
+    mutex_.unlock();
+  }
 
   // The caller holds mutex_.
   void schedule(const EntryPtr& entry, Clock::time_point at) {
@@ -221,6 +258,7 @@ class Scheduler {
   }
 
   void timer_loop() {
+    on_scheduler_thread = true;
     std::unique_lock lock(mutex_);
     std::vector<Loss> losses;
     for (;;) {
@@ -276,6 +314,7 @@ class Scheduler {
   enum class Outcome { extended, not_owned, failed };
 
   void worker_loop(const std::shared_ptr<Lane>& lane, const void* store) {
+    on_scheduler_thread = true;
     std::unique_lock lock(mutex_);
     for (;;) {
       if (lane->queue.empty()) {

@@ -4,6 +4,8 @@
 // lease end, stores that do not hold each other up, bad input. Timing margins are generous
 // (label `timing`); the bounds that matter (never after the lease end) are exact.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -110,7 +112,8 @@ TEST(KeepAlive, ExtendsEveryThirdOfTheTtlAndKeepsTheLockPastIt) {
   keep.stop();
   EXPECT_FALSE(keep.active());
   EXPECT_FALSE(keep.lost());
-  std::this_thread::sleep_for(250ms);
+  // The next extension was due within 100 ms; the lease (200 ms or more left) outlasts this.
+  std::this_thread::sleep_for(150ms);
   EXPECT_EQ(store->extend_calls(), calls) << "extended after stop()";
   lock.release();  // stop does not release: the lock was still ours
 }
@@ -159,60 +162,85 @@ TEST(KeepAlive, ForceReleaseByAnotherClientIsSignalledAtTheNextExtension) {
   EXPECT_EQ(store->extend_calls(), calls);
 }
 
-// The store answers every extension with an error: the loss must come before the lease the
-// keep-alive knows ends (the start of the last successful extension + TTL), and not long
-// before it (the keep-alive retries while the lease lasts).
-TEST(KeepAlive, StoreFailingUntilTheLeaseEndIsSignalledJustBeforeIt) {
+// How one loss went: when it was signalled against the lease end the keep-alive knew (the
+// start of the last successful extension + the TTL; positive: after it), and its reason.
+struct LossTiming {
+  Clock::duration after_lease_end{};
+  std::string reason;
+  int extend_calls = 0;
+  int hanging = 0;
+  std::vector<std::string> log;
+};
+
+// Holds a 300 ms lock kept alive until two extensions went through, then makes the store fail
+// (or hang), and times the loss.
+LossTiming time_loss(FaultyStore::Mode mode, const std::string& key) {
   auto store = std::make_shared<FaultyStore>();
   auto logger = std::make_shared<RecordingLogger>();
   LockFactory locks(store, {.logger = logger});
-  auto lock = locks.create_lock("ka:failing", 300ms);
-  ASSERT_TRUE(lock.acquire_immediately());
+  auto lock = locks.create_lock(key, 300ms);
+  LossTiming timing;
+  if (!lock.acquire_immediately()) return timing;
   auto keep = lock.keep_alive();
   LossClock loss(keep.lost_token());
-  ASSERT_TRUE(wait_until([&] { return store->extended_at().size() >= 2; }, 5s));
-  store->set_mode(FaultyStore::Mode::fail);
-  ASSERT_TRUE(wait_until([&] { return loss.fired(); }, 5s)) << "loss never signalled";
-  const auto lease_end = last_extension(*store) + 300ms;
-  EXPECT_LE(loss.at(), lease_end) << "signalled " << ms(loss.at() - lease_end)
-                                  << " ms after the lease end";
-  EXPECT_GE(loss.at(), lease_end - 30ms) << "signalled " << ms(lease_end - loss.at())
-                                         << " ms before the lease end";
-  EXPECT_GE(store->extend_calls(), 4) << "no retries while the lease lasted";
-  EXPECT_NE(keep.lost_reason().find("injected failure"), std::string::npos)
-      << keep.lost_reason();
-  bool warned_failing = false;
-  for (const auto& line : logger->lines()) {
-    if (line.find("warn Could not extend the lock \"ka:failing\"") == 0) warned_failing = true;
-  }
-  EXPECT_TRUE(warned_failing);
-}
-
-// The store does not answer at all (a black-holed server): the loss still comes before the
-// lease end, while the extension is stuck.
-TEST(KeepAlive, HangingStoreIsSignalledBeforeTheLeaseEnd) {
-  auto store = std::make_shared<FaultyStore>();
-  LockFactory locks(store);
-  auto lock = locks.create_lock("ka:hang", 300ms);
-  ASSERT_TRUE(lock.acquire_immediately());
-  auto keep = lock.keep_alive();
-  LossClock loss(keep.lost_token());
-  ASSERT_TRUE(wait_until([&] { return !store->extended_at().empty(); }, 5s));
-  store->set_mode(FaultyStore::Mode::hang);
-  ASSERT_TRUE(wait_until([&] { return loss.fired(); }, 5s)) << "loss never signalled";
-  const auto lease_end = last_extension(*store) + 300ms;
-  EXPECT_LE(loss.at(), lease_end) << ms(loss.at() - lease_end) << " ms late";
-  EXPECT_GE(loss.at(), lease_end - 30ms) << ms(lease_end - loss.at()) << " ms early";
-  EXPECT_EQ(store->hanging(), 1);
-  EXPECT_NE(keep.lost_reason().find("did not answer"), std::string::npos) << keep.lost_reason();
-  // stop() waits for the stuck extension, which ends when the store does.
+  if (!wait_until([&] { return store->extended_at().size() >= 2; }, 5s)) return timing;
+  store->set_mode(mode);
+  if (!wait_until([&] { return loss.fired(); }, 5s)) return timing;
+  timing.after_lease_end = loss.at() - (last_extension(*store) + 300ms);
+  timing.reason = keep.lost_reason();
+  timing.extend_calls = store->extend_calls();
+  timing.hanging = store->hanging();
+  timing.log = logger->lines();
+  // stop() waits for an extension stuck in the store, which ends when the store does.
   std::thread unblock([&] {
     std::this_thread::sleep_for(100ms);
     store->set_mode(FaultyStore::Mode::pass);
   });
   keep.stop();
-  EXPECT_EQ(store->hanging(), 0);
   unblock.join();
+  return timing;
+}
+
+// The loss must come before the lease end, and at most 30 ms before it. A process the machine
+// does not run for a while (a loaded CI runner) cannot be on time, whatever it does: up to
+// three tries, and every try that was late is shown.
+void expect_loss_just_before_the_lease_end(FaultyStore::Mode mode, const std::string& key,
+                                           const std::string& expected_reason) {
+  std::string tries;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const auto timing = time_loss(mode, key + ":" + std::to_string(attempt));
+    ASSERT_FALSE(timing.reason.empty()) << "the loss was never signalled";
+    EXPECT_NE(timing.reason.find(expected_reason), std::string::npos) << timing.reason;
+    if (mode == FaultyStore::Mode::fail) {
+      EXPECT_GE(timing.extend_calls, 4) << "no retries while the lease lasted";
+      bool warned = false;
+      for (const auto& line : timing.log) {
+        if (line.find("warn Could not extend the lock") == 0) warned = true;
+      }
+      EXPECT_TRUE(warned) << "no warning while the extensions failed";
+    } else {
+      EXPECT_EQ(timing.hanging, 1) << "the extension was not stuck in the store";
+    }
+    const auto after =
+        std::chrono::duration_cast<std::chrono::microseconds>(timing.after_lease_end).count();
+    tries += " " + std::to_string(after) + " µs;";
+    if (after <= 0 && after >= -30'000) return;  // on time
+  }
+  ADD_FAILURE() << "the loss was not signalled between 30 ms before the lease end and the lease "
+                   "end, in three tries (µs after the lease end):"
+                << tries;
+}
+
+// The store answers every extension with an error: the loss must come before the lease the
+// keep-alive knows ends, and not long before it (the keep-alive retries while the lease lasts).
+TEST(KeepAlive, StoreFailingUntilTheLeaseEndIsSignalledJustBeforeIt) {
+  expect_loss_just_before_the_lease_end(FaultyStore::Mode::fail, "ka:failing", "injected failure");
+}
+
+// The store does not answer at all (a black-holed server): the loss still comes before the
+// lease end, while the extension is stuck.
+TEST(KeepAlive, HangingStoreIsSignalledBeforeTheLeaseEnd) {
+  expect_loss_just_before_the_lease_end(FaultyStore::Mode::hang, "ka:hang", "did not answer");
 }
 
 // Extensions of a store that hangs must not delay those of another store: the healthy one's
@@ -323,6 +351,41 @@ TEST(KeepAlive, RestoredLockCanBeKeptAliveAndTheOriginalSeesNoChange) {
   EXPECT_FALSE(keep.lost());
   EXPECT_TRUE(lock.is_expired()) << "a copy keeps its own idea of the expiration";
   EXPECT_FALSE(other.is_expired());
+  keep.stop();
+  lock.release();
+}
+
+// A child forked from a process with keep-alives has none of its threads: the parent's
+// keep-alives count as lost there, and new ones work.
+TEST(KeepAlive, WorksInAForkedChildAndGoesOnInTheParent) {
+  LockFactory locks(std::make_shared<MemoryStore>());
+  auto lock = locks.create_lock("ka:fork", 300ms);
+  ASSERT_TRUE(lock.acquire_immediately());
+  auto keep = lock.keep_alive();
+  std::this_thread::sleep_for(150ms);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int code = 0;
+    if (!keep.lost()) code |= 1;
+    keep.stop();  // must not wait for a worker that is not there
+    LockFactory child_locks(std::make_shared<MemoryStore>());
+    auto mine = child_locks.create_lock("ka:fork:child", 300ms);
+    if (!mine.acquire_immediately()) code |= 2;
+    auto child_keep = mine.keep_alive();
+    std::this_thread::sleep_for(700ms);
+    if (child_keep.lost() || mine.is_expired()) code |= 4;
+    child_keep.stop();
+    ::_exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "1: the parent's keep-alive not lost in the child; 2: no lock; 4: the child's "
+         "keep-alive did not extend";
+  EXPECT_FALSE(keep.lost()) << keep.lost_reason();
+  EXPECT_FALSE(lock.is_expired());
   keep.stop();
   lock.release();
 }
