@@ -79,15 +79,20 @@ class KeepAliveOnStore : public ::testing::TestWithParam<std::string> {};
 // clients of the same server take and release other keys without pause: none is lost, and a
 // rival never gets one. (On a machine so overloaded that the server answers an extension
 // later than the lease, the keep-alive rightly reports the lock lost: that fails this test.)
-TEST_P(KeepAliveOnStore, HoldsShortLeasesForSecondsUnderLoad) {
-  const std::string url = GetParam();
-  OPEN_OR_SKIP(store, url);
+struct LoadRun {
+  long cycles = 0;                 // the other clients' lock cycles
+  std::vector<std::string> losses; // keep-alives that reported their lock lost, and why
+  std::vector<std::string> unreported;  // locks a rival took whose keep-alive said nothing
+};
+
+LoadRun hold_under_load(const std::string& url, const std::shared_ptr<LockStore>& store) {
+  LoadRun result;
   LockFactory locks(store);
   std::vector<Lock> held;
   std::vector<KeepAlive> keeps;
   for (int i = 0; i < 10; ++i) {
     held.push_back(locks.create_lock(unique("ka-stress"), 300ms));
-    ASSERT_TRUE(held.back().acquire_immediately());
+    EXPECT_TRUE(held.back().acquire_immediately());
     keeps.push_back(held.back().keep_alive());
   }
   std::atomic<bool> done{false};
@@ -120,23 +125,54 @@ TEST_P(KeepAliveOnStore, HoldsShortLeasesForSecondsUnderLoad) {
     });
   }
   LockFactory rivals(url == "memory:" ? store : open_store(url));
+  std::vector<std::size_t> taken;
   const auto start = SteadyClock::now();
-  int checks = 0;
-  while (SteadyClock::now() - start < 6s) {
-    auto rival = rivals.create_lock(held[static_cast<std::size_t>(checks) % held.size()].key(), 10s);
-    EXPECT_FALSE(rival.acquire_immediately()) << "a rival took a kept-alive lock";
-    ++checks;
+  for (std::size_t check = 0; SteadyClock::now() - start < 6s; ++check) {
+    const std::size_t i = check % held.size();
+    auto rival = rivals.create_lock(held[i].key(), 10s);
+    if (rival.acquire_immediately()) taken.push_back(i);  // the lease ran out
     std::this_thread::sleep_for(50ms);
   }
   done = true;
   for (auto& t : load) t.join();
-  EXPECT_GT(cycles.load(), 0);
+  result.cycles = cycles.load();
+  // A lock a rival could take was lost: its keep-alive must have said so by now.
+  for (const auto i : taken) {
+    if (!keeps[i].lost()) result.unreported.push_back(held[i].key());
+  }
   for (std::size_t i = 0; i < held.size(); ++i) {
-    EXPECT_FALSE(keeps[i].lost()) << i << ": " << keeps[i].lost_reason();
-    EXPECT_TRUE(held[i].is_locked()) << i;
+    if (keeps[i].lost()) result.losses.push_back(std::to_string(i) + ": " + keeps[i].lost_reason());
   }
   for (auto& k : keeps) k.stop();
-  for (auto& l : held) l.release();
+  for (auto& l : held) {
+    try {
+      l.release();
+    } catch (const LockNotOwnedError&) {  // lost, or taken by a rival
+    }
+  }
+  return result;
+}
+
+// 10 locks with 300 ms leases kept alive for 6 s while threads burn CPU and four other
+// clients of the same server take and release other keys without pause: none is lost, and a
+// rival never gets one. A machine so overloaded that the server answers an extension later
+// than the lease (the keep-alive then rightly reports the lock lost) gets a second try; a
+// lock a rival took without its keep-alive reporting the loss fails at once.
+TEST_P(KeepAliveOnStore, HoldsShortLeasesForSecondsUnderLoad) {
+  const std::string url = GetParam();
+  OPEN_OR_SKIP(store, url);
+  std::string failures;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const auto run = hold_under_load(url, store);
+    EXPECT_GT(run.cycles, 0) << "the load did not run";
+    for (const auto& key : run.unreported) {
+      ADD_FAILURE() << "a rival took " << key << " and its keep-alive did not report the loss";
+    }
+    if (run.losses.empty()) return;
+    failures += "\ntry " + std::to_string(attempt + 1) + ":";
+    for (const auto& loss : run.losses) failures += "\n  " + loss;
+  }
+  ADD_FAILURE() << "kept-alive locks were lost under load, twice:" << failures;
 }
 
 // Another client (its own store object, its own connections) force-releases: the holder is

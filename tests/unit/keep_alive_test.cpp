@@ -358,6 +358,9 @@ TEST(KeepAlive, RestoredLockCanBeKeptAliveAndTheOriginalSeesNoChange) {
 // A child forked from a process with keep-alives has none of its threads: the parent's
 // keep-alives count as lost there, and new ones work.
 TEST(KeepAlive, WorksInAForkedChildAndGoesOnInTheParent) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer cannot start threads in a child of a multi-threaded fork";
+#endif
   LockFactory locks(std::make_shared<MemoryStore>());
   auto lock = locks.create_lock("ka:fork", 300ms);
   ASSERT_TRUE(lock.acquire_immediately());
