@@ -143,6 +143,7 @@ int main(int argc, char** argv) {
   held.reserve(static_cast<std::size_t>(count));
   keeps.reserve(static_cast<std::size_t>(count));
   const std::string prefix = "bench-keep-alive:" + std::to_string(::getpid()) + ":";
+  const auto setup_start = Clock::now();
   for (long i = 0; i < count; ++i) {
     held.push_back(locks.create_lock(prefix + std::to_string(i), ttl));
     if (!held.back().acquire_immediately()) {
@@ -151,6 +152,9 @@ int main(int argc, char** argv) {
     }
     keeps.push_back(held.back().keep_alive());
   }
+  const auto setup = Clock::now() - setup_start;
+  long lost_in_setup = 0;
+  for (const auto& k : keeps) lost_in_setup += k.lost() ? 1 : 0;
   std::atomic<bool> done{false};
   std::vector<std::thread> burners;
   for (int i = 0; i < hogs; ++i) {
@@ -170,7 +174,13 @@ int main(int argc, char** argv) {
   done = true;
   for (auto& t : burners) t.join();
   long lost = 0;
-  for (const auto& k : keeps) lost += k.lost() ? 1 : 0;
+  std::string reason;
+  for (const auto& k : keeps) {
+    if (k.lost()) {
+      ++lost;
+      if (reason.empty()) reason = k.lost_reason();
+    }
+  }
   for (auto& k : keeps) k.stop();
   for (auto& l : held) {
     try {
@@ -199,6 +209,8 @@ int main(int argc, char** argv) {
             << ms(percentile(late, 0.99)) << ", max " << ms(percentile(late, 1.0)) << "\n"
             << "  store call: p50 " << ms(percentile(calls, 0.5)) << ", p99 "
             << ms(percentile(calls, 0.99)) << "\n"
-            << "  lost: " << lost << "\n";
+            << "  lost: " << lost << " (" << lost_in_setup << " while the "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(setup).count()
+            << " ms setup ran)" << (reason.empty() ? "" : ": " + reason) << "\n";
   return lost == 0 ? 0 : 1;
 }

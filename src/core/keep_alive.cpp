@@ -392,11 +392,15 @@ class Scheduler {
           schedule(entry, std::min(entry->next_extend, entry->loss_at));
         }
       }
-      const auto left = entry->lease_end - ended;
-      lock.unlock();
-      if (loss) announce(*loss);
-      if (note != Note::none) log_note(*entry, note == Note::failing, error, left);
-      lock.lock();
+      // Straight on to the next extension, the mutex still held, unless there is something to
+      // say (outside it: callbacks and loggers may call back in).
+      if (loss || note != Note::none) {
+        const auto left = entry->lease_end - ended;
+        lock.unlock();
+        if (loss) announce(*loss);
+        if (note != Note::none) log_note(*entry, note == Note::failing, error, left);
+        lock.lock();
+      }
     }
   }
 
