@@ -88,6 +88,9 @@ class Lease {
 /// threads when the lease is lost: keep them short (set a flag, wake a thread), as other
 /// leases wait meanwhile.
 ///
+/// After `fork()`, keep-alives made in the child work; those of the parent count as lost in
+/// the child (the leases are the parent's) and go on in the parent.
+///
 /// Thread safety: all members may be called concurrently.
 class KeepAlive {
  public:
