@@ -185,8 +185,8 @@ class Lock {
     std::atomic<bool> held{false};  // acquired (or restored) and not released since
   };
 
-  bool try_once();
-  void mark_acquired(std::int64_t written_at_ms, std::optional<std::uint64_t> token);
+  std::optional<Acquired> try_once();
+  void mark_acquired(const Acquired& acquired);
   void set_token(std::optional<std::uint64_t> token);
   void release_after_failure() noexcept;
   void release_lost() noexcept;

@@ -25,5 +25,6 @@
 #include "verrou/logger.hpp"
 #include "verrou/manager.hpp"
 #include "verrou/open_store.hpp"
+#include "verrou/semaphore.hpp"
 #include "verrou/serialized_lock.hpp"
 #include "verrou/store.hpp"
