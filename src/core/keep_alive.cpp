@@ -267,8 +267,10 @@ class Scheduler {
         continue;
       }
       const auto now = Clock::now();
-      if (timers_.begin()->first > now) {
-        timer_wake_.wait_until(lock, timers_.begin()->first);
+      // A copy: while this thread waits, another may erase that timer.
+      const Clock::time_point first = timers_.begin()->first;
+      if (first > now) {
+        timer_wake_.wait_until(lock, first);
         continue;
       }
       while (!timers_.empty() && timers_.begin()->first <= now) {
