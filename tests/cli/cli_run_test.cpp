@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <thread>
 
 #include <cstdio>
 #include <cstdlib>
@@ -142,11 +143,16 @@ TEST(CliRun, InATerminalTheCommandReadsItAndGetsCtrlC) {
   EXPECT_TRUE(got) << "the command could not read the terminal: " << seen;
   EXPECT_EQ(::write(master, "\x03", 1), 1);  // Ctrl-C
   int status = 0;
-  for (int i = 0; i < 100 && ::waitpid(pid, &status, WNOHANG) == 0; ++i) {
-    std::string ignored;
-    read_until(master, ignored, "\x01", std::chrono::milliseconds(100));
+  pid_t ended = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((ended = ::waitpid(pid, &status, WNOHANG)) == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::string ignored;  // keep the terminal drained
+    if (!read_until(master, ignored, "\x01", std::chrono::milliseconds(50))) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   }
-  if (::waitpid(pid, &status, WNOHANG) == 0) {
+  if (ended == 0) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, &status, 0);
     ADD_FAILURE() << "Ctrl-C did not end the command: " << seen;
