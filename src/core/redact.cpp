@@ -268,19 +268,22 @@ class Redactor {
     };
     std::size_t i = value;
     while (i < u_.size() && is_space(u_[i].c) && !stops(i)) ++i;
+    // Quoted or braced values end at their closing quote or brace, but never past what ends
+    // the URL part they are in (a raw '&' of the query parameter holding them).
     if (i < u_.size() && (u_[i].c == '\'' || u_[i].c == '"')) {
       const char quote = u_[i].c;
-      for (++i; i < u_.size(); ++i) {
+      for (++i; i < u_.size() && !stops(i); ++i) {
         if (u_[i].c == '\\' && quote == '\'') {
+          if (i + 1 < u_.size() && stops(i + 1)) return i + 1;
           ++i;
         } else if (u_[i].c == quote) {
           return i + 1;
         }
       }
-      return u_.size();
+      return std::min(i, u_.size());
     }
     if (i < u_.size() && u_[i].c == '{') {
-      for (++i; i < u_.size(); ++i) {
+      for (++i; i < u_.size() && !stops(i); ++i) {
         if (u_[i].c != '}') continue;
         if (i + 1 < u_.size() && u_[i + 1].c == '}') {
           ++i;
@@ -288,7 +291,7 @@ class Redactor {
         }
         return i + 1;
       }
-      return u_.size();
+      return std::min(i, u_.size());
     }
     while (i < u_.size() && !is_space(u_[i].c) && !stops(i)) ++i;
     return i;
