@@ -78,7 +78,8 @@ void add_wait_options(CLI::App& app, WaitArgs& args) {
   auto* attempts = app.add_option("--attempts", args.attempts,
                                   "Give up after this many tries in all (default: unlimited)")
                       ->type_name("N");
-  app.add_option("--delay", args.delay, "Pause between tries")
+  app.add_option("--delay", args.delay,
+                 "Pause between tries (each 100-125 % of it, at random, so waiters spread out)")
       ->type_name("DURATION")
       ->capture_default_str();
   app.add_option("--conflict-exit-code", args.conflict_exit_code,
