@@ -147,26 +147,28 @@ class Redactor {
     if (first < last && last <= u_.size()) spans_.emplace_back(first, last);
   }
 
-  // host[:port] or [v6][:port], comma-separated; empty is fine.
-  [[nodiscard]] bool host_list(std::size_t first, std::size_t last) const {
+  // host[:port] or [v6][:port], comma-separated; empty is fine. `raw`: only raw separators
+  // count (the URL's own authority, as its parser reads it: a %3A is part of a name).
+  [[nodiscard]] bool host_list(std::size_t first, std::size_t last, bool raw) const {
+    auto is = [&](std::size_t k, char c) { return raw ? raw_is(k, c) : u_[k].c == c; };
     std::size_t i = first;
     while (i < last) {
-      if (u_[i].c == '[') {
-        while (i < last && u_[i].c != ']') ++i;
+      if (is(i, '[')) {
+        while (i < last && !is(i, ']')) ++i;
         if (i == last) return false;
         ++i;
       } else {
-        while (i < last && u_[i].c != ':' && u_[i].c != ',') {
-          if (u_[i].c == '@') return false;
+        while (i < last && !is(i, ':') && !is(i, ',')) {
+          if (is(i, '@')) return false;
           ++i;
         }
       }
-      if (i < last && u_[i].c == ':') {
+      if (i < last && is(i, ':')) {
         const std::size_t digits = ++i;
-        while (i < last && is_digit(u_[i].c)) ++i;
+        while (i < last && u_[i].raw && is_digit(u_[i].c)) ++i;
         if (i == digits) return false;
       }
-      if (i < last && u_[i].c != ',') return false;
+      if (i < last && !is(i, ',')) return false;
       if (i < last) ++i;
     }
     return true;
@@ -207,7 +209,7 @@ class Redactor {
         // in the error about it) whose password may hold a raw '/', '?' or '#' (then an '@'
         // further on ends it) or whose host is missing: hide from its first ':' to the last
         // '@', or to the end of the authority.
-        if (host_list(begin, authority_end)) continue;
+        if (host_list(begin, authority_end, outer)) continue;
         for (std::size_t k = authority_end; k < segment_end; ++k) {
           if (u_[k].c == '@') at = k;
         }
@@ -217,7 +219,7 @@ class Redactor {
         }
       }
       for (std::size_t k = begin; k < at; ++k) {
-        if (u_[k].c == ':') {
+        if (is(k, ':')) {
           add(k + 1, at);
           break;
         }

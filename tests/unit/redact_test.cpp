@@ -42,6 +42,8 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"redis://h:6379,[::1]:6380/0@x", "redis://h:6379,[::1]:6380/0@x"},
         Case{"postgres:/x:y://:a:1?flag=b@h", "postgres:/x:y://:a:1?flag=b@h"},
         Case{"x:/p?o=-c%20password='a&b=1", "x:/p?o=-c%20password=***&b=1"},
+        Case{"redis://79%3aauth?x=1", "redis://79%3aauth?x=1"},
+        Case{"redis://u%3Ax:secret@h", "redis://u%3Ax:***@h"},
         // query parameters, names in any case, percent-encoded or not
         Case{"redis://h:6379?password=secret", "redis://h:6379?password=***"},
         Case{"redis://h?username=u&password=secret&db=1", "redis://h?username=u&password=***&db=1"},
