@@ -17,10 +17,7 @@
 #include "process.hpp"
 #include "verrou/errors.hpp"
 #include "verrou/open_store.hpp"
-
-#ifndef VERROU_VERSION
-#define VERROU_VERSION "unknown"
-#endif
+#include "verrou/version.hpp"
 
 namespace {
 
@@ -32,7 +29,8 @@ std::string version_text() {
     if (!schemes.empty()) schemes += ", ";
     schemes += s + ":";
   }
-  return std::string("verrou ") + VERROU_VERSION + " (verrou-cpp)\nstores: " + schemes;
+  // The library's own version: with a shared libverrou, the one actually loaded.
+  return "verrou " + std::string(verrou::library_version()) + " (verrou-cpp)\nstores: " + schemes;
 }
 
 int parse_error(const CLI::App& app, const CLI::ParseError& e, int argc, char** argv) {

@@ -16,12 +16,16 @@
 # built, with no registration order to get wrong), and `verrou::<name>` is an interface target
 # that consumers name to say they need it. The driver defines
 # `void verrou::detail::register_<name>_driver(verrou::detail::DriverRegistry&)`, which adds
-# its URL schemes; verrou_finalize_drivers() generates the call.
+# its URL schemes; verrou_finalize_drivers() generates the call. The LIBRARIES also say what
+# the driver's pkg-config file names for a static link (VerrouPkgConfig.cmake).
+
+include(VerrouPkgConfig)
 
 function(verrou_driver_option name description)
   string(TOUPPER "${name}" upper)
   set(VERROU_DRIVER_${upper} AUTO CACHE STRING "${description}: ON, OFF or AUTO (built when its library is found)")
   set_property(CACHE VERROU_DRIVER_${upper} PROPERTY STRINGS ON OFF AUTO)
+  set_property(GLOBAL PROPERTY VERROU_DRIVER_DESCRIPTION_${name} "${description}")
 endfunction()
 
 function(verrou_driver_enabled name found out_var)
@@ -52,6 +56,7 @@ function(verrou_add_driver)
   set_target_properties(verrou_${D_NAME} PROPERTIES EXPORT_NAME ${D_NAME})
   add_library(verrou::${D_NAME} ALIAS verrou_${D_NAME})
   set_property(GLOBAL APPEND PROPERTY VERROU_DRIVERS ${D_NAME})
+  verrou_pkg_config_record(${D_NAME} "${D_LIBRARIES}")
   set_property(GLOBAL APPEND_STRING PROPERTY VERROU_CONFIG_CODE "${D_CONFIG_CODE}\n")
 endfunction()
 

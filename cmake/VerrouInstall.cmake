@@ -3,6 +3,8 @@ include(CMakePackageConfigHelpers)
 
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/verrou" DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
         FILES_MATCHING PATTERN "*.hpp")
+install(FILES "${PROJECT_BINARY_DIR}/include/verrou/version.hpp"
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/verrou)
 
 get_property(verrou_drivers GLOBAL PROPERTY VERROU_DRIVERS)
 set(verrou_install_targets verrou_core)
@@ -22,7 +24,16 @@ else()
 endif()
 install(EXPORT verrouTargets NAMESPACE verrou:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/verrou)
 
-get_property(VERROU_CONFIG_CODE GLOBAL PROPERTY VERROU_CONFIG_CODE)
+# The drivers' client libraries are linked into a shared libverrou: its users need them found
+# (and their -dev packages installed) only when libverrou is static.
+get_target_property(verrou_core_type verrou_core TYPE)
+if(verrou_core_type STREQUAL "STATIC_LIBRARY")
+  set(VERROU_LIBRARY_TYPE STATIC)
+  get_property(VERROU_CONFIG_CODE GLOBAL PROPERTY VERROU_CONFIG_CODE)
+else()
+  set(VERROU_LIBRARY_TYPE SHARED)
+  set(VERROU_CONFIG_CODE "")
+endif()
 set(VERROU_BUILT_COMPONENTS core ${verrou_drivers})
 if(VERROU_HAS_TESTING)
   list(APPEND VERROU_BUILT_COMPONENTS testing)
@@ -36,3 +47,5 @@ write_basic_package_version_file("${PROJECT_BINARY_DIR}/verrou-config-version.cm
 install(FILES "${PROJECT_BINARY_DIR}/verrou-config.cmake"
               "${PROJECT_BINARY_DIR}/verrou-config-version.cmake"
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/verrou)
+
+verrou_install_pkg_config()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Installs every Debian package verrou-cpp needs to build, test and benchmark, and the test
-# servers (Redis, PostgreSQL, MariaDB, etcd). Idempotent: packages already present are skipped quickly.
+# servers (Redis, PostgreSQL, MariaDB, etcd), and the tools that build the Debian packages.
+# Idempotent: packages already present are skipped quickly.
 # Usage: scripts/install-deps.sh [--build-only]
 set -euo pipefail
 
@@ -18,10 +19,12 @@ server_packages=(
   odbc-postgresql
   gnuplot-nox
 )
+# Building and checking the Debian packages (scripts/debian-packages.sh).
+packaging_packages=(debhelper help2man bash-completion)
 
 packages=("${build_packages[@]}")
 if [[ "${1:-}" != "--build-only" ]]; then
-  packages+=("${server_packages[@]}")
+  packages+=("${server_packages[@]}" "${packaging_packages[@]}")
 fi
 
 missing=()

@@ -3,7 +3,8 @@
 #
 # The whole test suite, from nothing: installs the packages, starts the test servers on
 # loopback, then builds and runs every test in three builds (optimised with warnings as
-# errors, ASan+UBSan, TSan), and builds a consumer of the installed package.
+# errors, ASan+UBSan, TSan), then builds consumers of the installed library (static) and of its
+# Debian packages (shared).
 #
 #   scripts/test.sh                    # everything (what CI runs)
 #   VERROU_PRESETS="release" scripts/test.sh     # only some builds
@@ -37,13 +38,15 @@ for preset in $presets; do
 done
 
 if [[ " $presets " == *" release "* ]]; then
-  step "packaging: install and build a consumer with find_package(verrou)"
-  rm -rf build/install build/packaging
+  step "packaging: install the static library, build consumers with CMake and pkg-config"
+  rm -rf build/install
   cmake --install build/release --prefix "$root/build/install" >/dev/null
-  cmake -S tests/packaging -B build/packaging -G Ninja -DCMAKE_PREFIX_PATH="$root/build/install" \
-    -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build build/packaging
-  ctest --test-dir build/packaging --output-on-failure
+  tests/packaging/check-install.sh "$root/build/install" static build/packaging
+
+  # The shared library, built as Debian packages of it (tests off, only what they contain),
+  # checked against the release build's programs, installed, and used by the same consumers.
+  step "packaging: Debian packages (shared library), installed and used by consumers"
+  VERROU_JOBS="$jobs" scripts/debian-packages.sh build/release
 fi
 
 fuzz_seconds="${VERROU_FUZZ_SECONDS:-10}"

@@ -17,6 +17,8 @@
 #include <string>
 #include <string_view>
 
+#include "verrou/export.hpp"
+
 namespace verrou {
 
 /// Every time value of the library: whole milliseconds.
@@ -42,22 +44,22 @@ inline constexpr Duration kMaxTtl{3'155'760'000'000};
 ///
 /// Throws `InvalidArgumentError` for empty or malformed text, a negative value, an unknown
 /// unit, or a value too large to represent (more than `kMaxTtl` × 1000). Thread safety: pure.
-Duration parse_duration(std::string_view text);
+VERROU_EXPORT Duration parse_duration(std::string_view text);
 
 /// Parses a TTL: any text `parse_duration` accepts, or `"forever"` / `"never"` for a lock that
 /// never expires. The value is not range-checked here; `validate_ttl` does that.
 /// Throws `InvalidArgumentError` as `parse_duration` does. Thread safety: pure.
-std::optional<Duration> parse_ttl(std::string_view text);
+VERROU_EXPORT std::optional<Duration> parse_ttl(std::string_view text);
 
 /// Checks that a TTL is usable: `forever`, or more than zero and at most `kMaxTtl`.
 /// Throws `InvalidArgumentError` saying what was wrong and what is valid. Thread safety: pure.
-void validate_ttl(std::optional<Duration> ttl);
+VERROU_EXPORT void validate_ttl(std::optional<Duration> ttl);
 
 /// Writes a duration for people: `"250ms"`, `"1.5s"`, `"2m"`, `"1h30m"`. Thread safety: pure.
-std::string format_duration(Duration duration);
+VERROU_EXPORT std::string format_duration(Duration duration);
 
 /// Milliseconds since the Unix epoch on the system clock: the unit of expiration times
 /// written to stores and to `SerializedLock::expiration_time`.
-std::int64_t epoch_ms_now();
+VERROU_EXPORT std::int64_t epoch_ms_now();
 
 }  // namespace verrou

@@ -19,12 +19,14 @@
 #include <string>
 #include <string_view>
 
+#include "verrou/export.hpp"
+
 namespace verrou {
 
 /// Base of every exception the library throws. `what()` says what went wrong and, where it
 /// can, what to do; `code()` is a stable machine-readable code (`E_…`).
 /// Thread safety: immutable after construction.
-class Error : public std::runtime_error {
+class VERROU_EXPORT Error : public std::runtime_error {
  public:
   Error(std::string_view code, const std::string& message);
 
@@ -38,7 +40,7 @@ class Error : public std::runtime_error {
 /// The lock is not held by this owner: it was never acquired, was released, or expired and
 /// perhaps was taken by someone else. Code `E_LOCK_NOT_OWNED`.
 /// Retrying the same call cannot help; acquire the lock again.
-class LockNotOwnedError : public Error {
+class VERROU_EXPORT LockNotOwnedError : public Error {
  public:
   explicit LockNotOwnedError(const std::string& message);
 };
@@ -48,7 +50,7 @@ class LockNotOwnedError : public Error {
 /// lost (an extension was refused, or the store failed until the lease ran out). Code
 /// `E_LOCK_NOT_OWNED`, as its base: the work was not protected to its end, and another holder
 /// may have taken the lock meanwhile. Retrying the same call cannot help.
-class LockLostError : public LockNotOwnedError {
+class VERROU_EXPORT LockLostError : public LockNotOwnedError {
  public:
   explicit LockLostError(const std::string& message);
 };
@@ -57,14 +59,14 @@ class LockLostError : public LockNotOwnedError {
 /// did not expect. Code `E_LOCK_STORAGE_ERROR`. `what()` names the server and the operation.
 /// Retrying can help once the store is reachable again; the outcome of the failed operation
 /// is unknown (a save may or may not have taken effect, and then expires with its TTL).
-class LockStorageError : public Error {
+class VERROU_EXPORT LockStorageError : public Error {
  public:
   explicit LockStorageError(const std::string& message);
 };
 
 /// A caller passed a value the library cannot use: empty key, bad TTL, malformed duration,
 /// URL or serialized lock. Code `E_INVALID_ARGUMENT`. Retrying cannot help; fix the input.
-class InvalidArgumentError : public Error {
+class VERROU_EXPORT InvalidArgumentError : public Error {
  public:
   explicit InvalidArgumentError(const std::string& message);
 };
@@ -72,7 +74,7 @@ class InvalidArgumentError : public Error {
 /// `Lock::lock()` (the `std::unique_lock` entry point) gave up under its retry options.
 /// Code `E_LOCK_TIMEOUT`. `acquire()` reports the same outcome as `false` instead.
 /// Retrying can help once the holder releases.
-class LockTimeoutError : public Error {
+class VERROU_EXPORT LockTimeoutError : public Error {
  public:
   explicit LockTimeoutError(const std::string& message);
 };

@@ -29,6 +29,7 @@
 #include <string_view>
 
 #include "verrou/duration.hpp"
+#include "verrou/export.hpp"
 #include "verrou/logger.hpp"
 
 namespace verrou {
@@ -45,7 +46,7 @@ struct KeepAliveEntry;
 /// Thread safety: `extend_lease` is called from the keep-alive's worker threads, never twice
 /// at once for one `KeepAlive`; the other members from any thread. An implementation must
 /// stay valid for as long as the `KeepAlive` holds it (it is shared).
-class Lease {
+class VERROU_EXPORT Lease {
  public:
   virtual ~Lease() = default;
 
@@ -92,7 +93,7 @@ class Lease {
 /// the child (the leases are the parent's) and go on in the parent.
 ///
 /// Thread safety: all members may be called concurrently.
-class KeepAlive {
+class VERROU_EXPORT KeepAlive {
  public:
   KeepAlive() noexcept;
   KeepAlive(KeepAlive&& other) noexcept;

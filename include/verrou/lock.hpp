@@ -27,6 +27,7 @@
 #include <utility>
 
 #include "verrou/duration.hpp"
+#include "verrou/export.hpp"
 #include "verrou/keep_alive.hpp"
 #include "verrou/logger.hpp"
 #include "verrou/serialized_lock.hpp"
@@ -68,7 +69,7 @@ struct LockFactoryOptions;
 ///
 /// Thread safety: all members may be called concurrently on one object (for example `extend`
 /// from a keep-alive thread while another thread works); distinct objects are independent.
-class Lock {
+class VERROU_EXPORT Lock {
  public:
   /// Normally made by `LockFactory`. `owner` empty: a new random owner token.
   Lock(std::string key, std::shared_ptr<LockStore> store,

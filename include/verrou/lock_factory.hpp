@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "verrou/duration.hpp"
+#include "verrou/export.hpp"
 #include "verrou/lock.hpp"
 #include "verrou/semaphore.hpp"
 #include "verrou/logger.hpp"
@@ -28,7 +29,7 @@ struct LockFactoryOptions {
 };
 
 /// Makes `Lock`s over one store. Thread safety: all members may be called concurrently.
-class LockFactory {
+class VERROU_EXPORT LockFactory {
  public:
   /// Throws `InvalidArgumentError` when `store` is null, or `options.retry` is invalid
   /// (attempts 0, negative delay or timeout).
@@ -73,6 +74,6 @@ class LockFactory {
 
 /// Checks retry options: attempts not 0, delay and timeout not negative.
 /// Throws `InvalidArgumentError` saying which field was wrong. Thread safety: pure.
-void validate_retry(const RetryOptions& retry);
+VERROU_EXPORT void validate_retry(const RetryOptions& retry);
 
 }  // namespace verrou

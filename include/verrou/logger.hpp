@@ -18,13 +18,15 @@
 #include <string>
 #include <string_view>
 
+#include "verrou/export.hpp"
+
 namespace verrou {
 
 /// Severity of a log record, lowest first.
 enum class LogLevel { trace, debug, info, warn, error };
 
 /// The name of a level: "trace", "debug", "info", "warn", "error".
-std::string_view to_string(LogLevel level) noexcept;
+VERROU_EXPORT std::string_view to_string(LogLevel level) noexcept;
 
 /// One key/value detail of a log record.
 struct LogField {
@@ -34,7 +36,7 @@ struct LogField {
 
 /// Where the library's log records go. Implementations must not throw from `log`; the
 /// library calls it from any thread. Thread safety: implementations must be thread-safe.
-class Logger {
+class VERROU_EXPORT Logger {
  public:
   virtual ~Logger() = default;
 
@@ -47,18 +49,18 @@ class Logger {
 };
 
 /// The default logger: wants nothing, records nothing. Thread safety: stateless.
-class NullLogger final : public Logger {
+class VERROU_EXPORT NullLogger final : public Logger {
  public:
   [[nodiscard]] bool enabled(LogLevel) const noexcept override { return false; }
   void log(LogLevel, std::string_view, std::initializer_list<LogField>) noexcept override {}
 };
 
 /// The process-wide no-op logger instance.
-std::shared_ptr<Logger> null_logger();
+VERROU_EXPORT std::shared_ptr<Logger> null_logger();
 
 /// Writes `level  message  name=value …` lines to a stream, for records at or above
 /// `min_level`. Thread safety: lines from several threads never interleave.
-class StreamLogger final : public Logger {
+class VERROU_EXPORT StreamLogger final : public Logger {
  public:
   explicit StreamLogger(std::ostream& out, LogLevel min_level = LogLevel::info);
   [[nodiscard]] bool enabled(LogLevel level) const noexcept override;

@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 
+#include "verrou/export.hpp"
 #include "verrou/lock.hpp"
 #include "verrou/lock_factory.hpp"
 #include "verrou/logger.hpp"
@@ -40,7 +41,7 @@ struct VerrouConfig {
 /// and its `LockFactory` reused afterwards.
 /// Thread safety: all members may be called concurrently; `use` returns references that stay
 /// valid as long as the `Verrou` object.
-class Verrou {
+class VERROU_EXPORT Verrou {
  public:
   /// Throws `InvalidArgumentError` when there are no stores, `default_store` names none of
   /// them (or is empty with several stores), or `retry` is invalid.

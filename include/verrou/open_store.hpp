@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "verrou/export.hpp"
 #include "verrou/store.hpp"
 
 namespace verrou {
@@ -25,13 +26,13 @@ namespace verrou {
 /// unknown scheme, or a scheme whose driver was not built into this library (the message
 /// says which driver and how to enable it), and whatever the driver throws when it cannot
 /// connect (`LockStorageError`). Thread safety: may be called concurrently.
-std::shared_ptr<LockStore> open_store(std::string_view url);
+VERROU_EXPORT std::shared_ptr<LockStore> open_store(std::string_view url);
 
 /// `open_store(url)` as a lazy `StoreFactory`, for `VerrouConfig::stores`.
-StoreFactory url_store(std::string url);
+VERROU_EXPORT StoreFactory url_store(std::string url);
 
 /// The URL schemes `open_store` accepts in this build, sorted.
-std::vector<std::string> supported_schemes();
+VERROU_EXPORT std::vector<std::string> supported_schemes();
 
 /// `url` with every secret replaced by `***`, for messages and logs: the password of a URL's
 /// userinfo (`redis://user:***@host`, also of a URL inside another, such as a SOCI
@@ -41,6 +42,6 @@ std::vector<std::string> supported_schemes();
 /// `password=***`, `password = '***'`, `PWD={***}`), percent-encoded or not. Also takes a
 /// bare connection string. Where malformed text leaves a secret's end unclear, more is
 /// hidden. Cut to 8 KiB. Never throws. Thread safety: pure.
-std::string redact_url(std::string_view url);
+VERROU_EXPORT std::string redact_url(std::string_view url);
 
 }  // namespace verrou

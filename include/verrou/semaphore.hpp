@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "verrou/duration.hpp"
+#include "verrou/export.hpp"
 #include "verrou/lock.hpp"
 #include "verrou/store.hpp"
 
@@ -37,7 +38,7 @@ inline constexpr std::uint32_t kMaxSemaphoreLimit = std::uint32_t{1} << 31U;
 
 /// Checks a semaphore's limit: 1 to `kMaxSemaphoreLimit`. Throws `InvalidArgumentError`
 /// saying what is valid. Thread safety: pure.
-void validate_semaphore_limit(std::uint64_t limit);
+VERROU_EXPORT void validate_semaphore_limit(std::uint64_t limit);
 
 /// One holder of a permit of a counting semaphore: at most `limit()` holders of a key hold a
 /// permit at once. Holders that disagree on the limit never exceed the smallest limit among
@@ -50,7 +51,7 @@ void validate_semaphore_limit(std::uint64_t limit);
 ///
 /// Thread safety: all members may be called concurrently on one object; distinct objects are
 /// independent.
-class Semaphore {
+class VERROU_EXPORT Semaphore {
  public:
   /// Normally made by `LockFactory`. Throws `InvalidArgumentError` when the store does not
   /// implement `SemaphoreStore`, or for a bad key, limit or TTL.

@@ -20,11 +20,12 @@
 #include <string_view>
 
 #include "verrou/duration.hpp"
+#include "verrou/export.hpp"
 
 namespace verrou {
 
 /// The state of a `Lock` as plain data. Thread safety: a plain value.
-struct SerializedLock {
+struct VERROU_EXPORT SerializedLock {
   std::string key{};                             ///< the lock's key
   std::string owner{};                           ///< the owner token that holds it
   std::optional<Duration> ttl{};                 ///< lease length; nullopt: never expires

@@ -27,6 +27,7 @@
 #include <string_view>
 
 #include "verrou/duration.hpp"
+#include "verrou/export.hpp"
 
 namespace verrou {
 
@@ -36,7 +37,7 @@ inline constexpr std::size_t kMaxKeyLength = 1024;
 
 /// Checks a key: not empty and at most `max_length` bytes. Any bytes are allowed otherwise.
 /// Throws `InvalidArgumentError` saying what was wrong. Thread safety: pure.
-void validate_key(std::string_view key, std::size_t max_length = kMaxKeyLength);
+VERROU_EXPORT void validate_key(std::string_view key, std::size_t max_length = kMaxKeyLength);
 
 /// The driver interface: where locks live. Implementations are thread-safe; one store object
 /// serves every thread of a process.
@@ -47,7 +48,7 @@ void validate_key(std::string_view key, std::size_t max_length = kMaxKeyLength);
 /// - `remove` and `extend` only act for the current owner of a held, unexpired lock.
 ///
 /// Thread safety: every member may be called from any thread at any time.
-class LockStore {
+class VERROU_EXPORT LockStore {
  public:
   virtual ~LockStore() = default;
 
@@ -91,7 +92,7 @@ struct Acquired {
 /// counts as one attempt of `RetryOptions::attempts`.
 ///
 /// Thread safety: as `LockStore`.
-class WaitableLockStore {
+class VERROU_EXPORT WaitableLockStore {
  public:
   virtual ~WaitableLockStore() = default;
 
@@ -134,7 +135,7 @@ class WaitableLockStore {
 /// Tokens are only required to increase, not to be consecutive: a store may skip values.
 ///
 /// Thread safety: as `LockStore`.
-class FencingLockStore {
+class VERROU_EXPORT FencingLockStore {
  public:
   virtual ~FencingLockStore() = default;
 
@@ -163,7 +164,7 @@ class FencingLockStore {
 /// - each operation is atomic (count and add in one script, statement or transaction).
 ///
 /// Thread safety: as `LockStore`.
-class SemaphoreStore {
+class VERROU_EXPORT SemaphoreStore {
  public:
   virtual ~SemaphoreStore() = default;
 
@@ -191,7 +192,7 @@ class SemaphoreStore {
 /// polled, as `WaitableLockStore` does for locks.
 ///
 /// Thread safety: as `LockStore`.
-class WaitableSemaphoreStore {
+class VERROU_EXPORT WaitableSemaphoreStore {
  public:
   virtual ~WaitableSemaphoreStore() = default;
 
@@ -214,7 +215,7 @@ class WaitableSemaphoreStore {
 ///
 /// Thread safety: calling `create` concurrently is safe when the callable is (all the
 /// library's factories are).
-struct StoreFactory {
+struct VERROU_EXPORT StoreFactory {
   std::string driver{};  ///< the driver's name, for messages: "memory", "redis", ...
   std::function<std::shared_ptr<LockStore>()> create{};  ///< makes the store; required
 

@@ -28,3 +28,4 @@
 #include "verrou/semaphore.hpp"
 #include "verrou/serialized_lock.hpp"
 #include "verrou/store.hpp"
+#include "verrou/version.hpp"

@@ -29,6 +29,7 @@
 #include <string_view>
 
 #include "verrou/duration.hpp"
+#include "verrou/export.hpp"
 #include "verrou/store.hpp"
 
 namespace verrou {
@@ -59,7 +60,7 @@ struct DatabaseLockRow {
 /// Thread safety: `DatabaseStore` calls every member from many threads at once (except
 /// `set_table_name`, called once before any other); an adapter must allow that, for example
 /// with a connection pool.
-class DatabaseAdapter {
+class VERROU_EXPORT DatabaseAdapter {
  public:
   virtual ~DatabaseAdapter() = default;
 
@@ -115,7 +116,7 @@ struct DatabaseStoreOptions {
 ///
 /// Thread safety: all members may be called concurrently, as far as the adapter allows
 /// (the adapters of verrou-cpp do).
-class DatabaseStore : public LockStore {
+class VERROU_EXPORT DatabaseStore : public LockStore {
  public:
   /// Checks the options, sets the adapter's table and creates the table when
   /// `auto_create_table`. Throws `InvalidArgumentError` for a missing adapter or a bad table
@@ -143,14 +144,14 @@ class DatabaseStore : public LockStore {
 };
 
 /// A `StoreFactory` making a `DatabaseStore` with `options`.
-StoreFactory database_store(DatabaseStoreOptions options);
+VERROU_EXPORT StoreFactory database_store(DatabaseStoreOptions options);
 
 /// Checks a table name: 1 to 63 characters, ASCII letters, digits and `_`, not starting with
 /// a digit. Throws `InvalidArgumentError` saying what is valid. Thread safety: pure.
-void validate_sql_identifier(std::string_view name);
+VERROU_EXPORT void validate_sql_identifier(std::string_view name);
 
 /// `name` quoted as an SQL identifier with `quote` (`"` for standard SQL, PostgreSQL and
 /// SQLite; `` ` `` for MySQL), doubling any quote inside. Thread safety: pure.
-std::string quote_sql_identifier(std::string_view name, char quote = '"');
+VERROU_EXPORT std::string quote_sql_identifier(std::string_view name, char quote = '"');
 
 }  // namespace verrou

@@ -32,6 +32,7 @@
 #include <string_view>
 
 #include "verrou/duration.hpp"
+#include "verrou/export.hpp"
 #include "verrou/store.hpp"
 
 namespace verrou {
@@ -44,7 +45,7 @@ struct AwsCredentials {
 };
 
 /// How to reach the DynamoDB table. Thread safety: a plain value.
-struct DynamoDbStoreOptions {
+struct VERROU_EXPORT DynamoDbStoreOptions {
   /// The table holding the locks; created when missing if `create_table` is set.
   std::string table = "verrou";
   /// The table holding the semaphores, apart from the locks so that a semaphore and a lock of
@@ -103,7 +104,9 @@ struct DynamoDbStoreOptions {
 ///
 /// Thread safety: all members may be called concurrently; requests run on a pool of
 /// keep-alive HTTP connections, one per concurrent caller.
-class DynamoDbStore final : public LockStore, public FencingLockStore, public SemaphoreStore {
+class VERROU_EXPORT DynamoDbStore final : public LockStore,
+                                          public FencingLockStore,
+                                          public SemaphoreStore {
  public:
   /// Throws `InvalidArgumentError` for bad options or missing credentials, and
   /// `LockStorageError` when DynamoDB cannot be reached or the table not created.
@@ -145,6 +148,6 @@ class DynamoDbStore final : public LockStore, public FencingLockStore, public Se
 };
 
 /// A `StoreFactory` making a `DynamoDbStore` with `options` (checked when the store is made).
-StoreFactory dynamodb_store(DynamoDbStoreOptions options = {});
+VERROU_EXPORT StoreFactory dynamodb_store(DynamoDbStoreOptions options = {});
 
 }  // namespace verrou

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "verrou/duration.hpp"
+#include "verrou/export.hpp"
 #include "verrou/store.hpp"
 
 namespace verrou {
@@ -52,7 +53,7 @@ struct EtcdEndpoint {
 };
 
 /// How to reach etcd and where the locks live. Thread safety: plain data.
-struct EtcdStoreOptions {
+struct VERROU_EXPORT EtcdStoreOptions {
   /// The cluster's members (all of them, or any subset): every call tries them in turn until
   /// one serves it. Required.
   std::vector<EtcdEndpoint> endpoints{};
@@ -106,7 +107,7 @@ struct EtcdStoreOptions {
 /// Thread safety: all members may be called concurrently; requests run on a pool of
 /// keep-alive HTTP connections, one per concurrent caller, and one thread per store runs the
 /// watch stream while someone waits.
-class EtcdStore final : public LockStore,
+class VERROU_EXPORT EtcdStore final : public LockStore,
                         public WaitableLockStore,
                         public FencingLockStore,
                         public SemaphoreStore,
@@ -167,6 +168,6 @@ class EtcdStore final : public LockStore,
 };
 
 /// A `StoreFactory` making an `EtcdStore` with `options` (checked when the store is made).
-StoreFactory etcd_store(EtcdStoreOptions options);
+VERROU_EXPORT StoreFactory etcd_store(EtcdStoreOptions options);
 
 }  // namespace verrou

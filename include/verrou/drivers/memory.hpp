@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "verrou/export.hpp"
 #include "verrou/store.hpp"
 
 namespace verrou {
@@ -30,7 +31,7 @@ namespace verrou {
 /// memory stays proportional to the locks held and waited for.
 /// Thread safety: all members may be called concurrently; keys are spread over independent
 /// shards, so threads working on different keys rarely meet.
-class MemoryStore final : public LockStore,
+class VERROU_EXPORT MemoryStore final : public LockStore,
                           public WaitableLockStore,
                           public FencingLockStore,
                           public SemaphoreStore,
@@ -94,6 +95,6 @@ class MemoryStore final : public LockStore,
 };
 
 /// A `StoreFactory` making a fresh `MemoryStore`.
-StoreFactory memory_store();
+VERROU_EXPORT StoreFactory memory_store();
 
 }  // namespace verrou

@@ -25,6 +25,7 @@
 
 #include "verrou/drivers/database.hpp"
 #include "verrou/duration.hpp"
+#include "verrou/export.hpp"
 #include "verrou/store.hpp"
 
 struct st_mysql;  // Connector/C's MYSQL
@@ -65,7 +66,7 @@ struct MysqlStoreOptions {
 /// recovers by itself when the server is back. Throws `LockStorageError` naming the server
 /// (host:port) and the operation.
 /// Thread safety: all members may be called concurrently (each call borrows a connection).
-class MysqlAdapter final : public DatabaseAdapter {
+class VERROU_EXPORT MysqlAdapter final : public DatabaseAdapter {
  public:
   /// Connects lazily (on first use). Throws `InvalidArgumentError` for a missing database
   /// or host (without `connection`), or zero sizes and timeouts.
@@ -97,9 +98,9 @@ class MysqlAdapter final : public DatabaseAdapter {
 };
 
 /// A `DatabaseStore` on MySQL/MariaDB. Throws as `MysqlAdapter` and `DatabaseStore` do.
-std::shared_ptr<DatabaseStore> make_mysql_store(MysqlStoreOptions options);
+VERROU_EXPORT std::shared_ptr<DatabaseStore> make_mysql_store(MysqlStoreOptions options);
 
 /// A `StoreFactory` making a store with `make_mysql_store(options)`.
-StoreFactory mysql_store(MysqlStoreOptions options);
+VERROU_EXPORT StoreFactory mysql_store(MysqlStoreOptions options);
 
 }  // namespace verrou

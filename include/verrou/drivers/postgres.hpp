@@ -31,6 +31,7 @@
 
 #include "verrou/drivers/database.hpp"
 #include "verrou/duration.hpp"
+#include "verrou/export.hpp"
 #include "verrou/store.hpp"
 
 struct pg_conn;  // libpq's PGconn
@@ -77,7 +78,7 @@ struct PostgresStoreOptions {
 /// the store recovers by itself when the server is back. Throws `LockStorageError` naming
 /// the server (host:port) and the operation.
 /// Thread safety: all members may be called concurrently (each call borrows a connection).
-class PostgresAdapter final : public DatabaseAdapter {
+class VERROU_EXPORT PostgresAdapter final : public DatabaseAdapter {
  public:
   /// Connects lazily (on first use). Throws `InvalidArgumentError` for empty `conninfo`
   /// without `connection`, a malformed `conninfo` (the message hides its passwords), or zero
@@ -124,7 +125,7 @@ class PostgresAdapter final : public DatabaseAdapter {
 /// notified, the holder's lease runs out by the server's clock, or `until`. On the
 /// application's `connection`, it polls instead.
 /// Thread safety: all members may be called concurrently.
-class PostgresStore final : public DatabaseStore, public WaitableLockStore {
+class VERROU_EXPORT PostgresStore final : public DatabaseStore, public WaitableLockStore {
  public:
   /// Makes the adapter and the store. Throws as `PostgresAdapter` and `DatabaseStore` do.
   explicit PostgresStore(PostgresStoreOptions options);
@@ -153,9 +154,9 @@ class PostgresStore final : public DatabaseStore, public WaitableLockStore {
 
 /// The PostgreSQL store for `options`: a `PostgresStore`, or a plain `DatabaseStore` (which
 /// polls) over an application's `connection`. Throws as `PostgresStore` does.
-std::shared_ptr<DatabaseStore> make_postgres_store(PostgresStoreOptions options);
+VERROU_EXPORT std::shared_ptr<DatabaseStore> make_postgres_store(PostgresStoreOptions options);
 
 /// A `StoreFactory` making a store with `make_postgres_store(options)`.
-StoreFactory postgres_store(PostgresStoreOptions options);
+VERROU_EXPORT StoreFactory postgres_store(PostgresStoreOptions options);
 
 }  // namespace verrou

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "verrou/duration.hpp"
+#include "verrou/export.hpp"
 #include "verrou/store.hpp"
 
 namespace verrou {
@@ -52,7 +53,7 @@ struct RedisEndpoint {
 ///   verrou::RedisConnection c{.endpoints = {{"cache.internal", 6379}}, .password = "s3cret"};
 ///
 /// Thread safety: plain data.
-struct RedisConnection {
+struct VERROU_EXPORT RedisConnection {
   /// The server, or for a cluster the seed nodes (any reachable one gives the slot map).
   /// Ignored when `unix_socket` is set.
   std::vector<RedisEndpoint> endpoints{};
@@ -118,7 +119,7 @@ struct RedisStoreOptions {
 /// is noticed at the end of the caller's retry delay instead.
 ///
 /// Thread safety: all members may be called concurrently; threads share a connection pool.
-class RedisStore final : public LockStore, public WaitableLockStore {
+class VERROU_EXPORT RedisStore final : public LockStore, public WaitableLockStore {
  public:
   /// Checks the options (throws `InvalidArgumentError` naming a bad one, e.g. an unreadable
   /// CA file) without connecting.
@@ -159,6 +160,6 @@ class RedisStore final : public LockStore, public WaitableLockStore {
 };
 
 /// A `StoreFactory` making a `RedisStore` with `options`.
-StoreFactory redis_store(RedisStoreOptions options);
+VERROU_EXPORT StoreFactory redis_store(RedisStoreOptions options);
 
 }  // namespace verrou

@@ -36,6 +36,7 @@
 
 #include "verrou/drivers/database.hpp"
 #include "verrou/duration.hpp"
+#include "verrou/export.hpp"
 #include "verrou/store.hpp"
 
 namespace soci {
@@ -61,11 +62,11 @@ enum class SociDialect {
 
 /// The dialect's name as the URL option `dialect` spells it: `auto`, `sqlite`, `postgresql`,
 /// `mysql`, `sqlserver`, `oracle`, `firebird`. Thread safety: pure.
-std::string_view to_string(SociDialect dialect);
+VERROU_EXPORT std::string_view to_string(SociDialect dialect);
 
 /// Reads a dialect name (as `to_string` writes it; also `postgres`, `mariadb`, `mssql`,
 /// `sqlite3`). Throws `InvalidArgumentError` listing the valid names. Thread safety: pure.
-SociDialect parse_soci_dialect(std::string_view name);
+VERROU_EXPORT SociDialect parse_soci_dialect(std::string_view name);
 
 /// Options of the SOCI store. Give exactly one of `connection_string` (with `backend`),
 /// `pool` or `session`.
@@ -107,7 +108,7 @@ struct SociStoreOptions {
 /// asked to `reconnect()`). Failures throw `LockStorageError` naming the backend, the server
 /// (host:port or file, never the password) and the operation.
 /// Thread safety: all members may be called concurrently (each call leases a session).
-class SociAdapter final : public DatabaseAdapter {
+class VERROU_EXPORT SociAdapter final : public DatabaseAdapter {
  public:
   /// Checks the options; connects lazily (on first use). Throws `InvalidArgumentError` when
   /// not exactly one of connection string, pool and session is given, when `backend` is
@@ -145,9 +146,9 @@ class SociAdapter final : public DatabaseAdapter {
 
 /// Makes a `DatabaseStore` over a `SociAdapter`. Throws as `SociAdapter` and `DatabaseStore`
 /// do (creating the table connects).
-std::shared_ptr<DatabaseStore> make_soci_store(SociStoreOptions options);
+VERROU_EXPORT std::shared_ptr<DatabaseStore> make_soci_store(SociStoreOptions options);
 
 /// A `StoreFactory` making the SOCI store with `options` on first use.
-StoreFactory soci_store(SociStoreOptions options);
+VERROU_EXPORT StoreFactory soci_store(SociStoreOptions options);
 
 }  // namespace verrou

@@ -26,6 +26,7 @@
 
 #include "verrou/drivers/database.hpp"
 #include "verrou/duration.hpp"
+#include "verrou/export.hpp"
 #include "verrou/store.hpp"
 
 struct sqlite3;
@@ -60,7 +61,7 @@ struct SqliteStoreOptions {
 /// SQLite's own clock (`julianday('now')`), which on one machine every process shares.
 /// Throws `LockStorageError` naming the database file and the operation.
 /// Thread safety: all members may be called concurrently (each call borrows a connection).
-class SqliteAdapter final : public DatabaseAdapter {
+class VERROU_EXPORT SqliteAdapter final : public DatabaseAdapter {
  public:
   /// Opens nothing yet: connections open on first use. Throws `InvalidArgumentError` when
   /// neither `path` nor `connection` is given, or for a zero `pool_size`/`busy_timeout`.
@@ -90,9 +91,9 @@ class SqliteAdapter final : public DatabaseAdapter {
 };
 
 /// A `DatabaseStore` on SQLite. Throws as `SqliteAdapter` and `DatabaseStore` do.
-std::shared_ptr<DatabaseStore> make_sqlite_store(SqliteStoreOptions options);
+VERROU_EXPORT std::shared_ptr<DatabaseStore> make_sqlite_store(SqliteStoreOptions options);
 
 /// A `StoreFactory` making a store with `make_sqlite_store(options)`.
-StoreFactory sqlite_store(SqliteStoreOptions options);
+VERROU_EXPORT StoreFactory sqlite_store(SqliteStoreOptions options);
 
 }  // namespace verrou

@@ -3,6 +3,7 @@
 // waiting loop so both keep the same promise.
 #pragma once
 
+#include "detail/export.hpp"
 #include "verrou/duration.hpp"
 
 namespace verrou::detail {
@@ -10,6 +11,6 @@ namespace verrou::detail {
 // A pause drawn at random from 100–125 % of `delay`: callers that started together drift
 // apart instead of asking the store in step, and no pause is ever shorter than the delay the
 // caller asked for (RetryOptions::delay). Thread safety: any thread (per-thread generator).
-Duration jittered_delay(Duration delay);
+VERROU_INTERNAL_EXPORT Duration jittered_delay(Duration delay);
 
 }  // namespace verrou::detail

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "detail/export.hpp"
 #include "drivers/dynamodb/sigv4.hpp"
 #include "verrou/duration.hpp"
 
@@ -44,7 +45,7 @@ struct Reply {
 
 // Thread safety: `call` may be used from any number of threads; each call borrows one curl
 // easy handle (which keeps its connection alive) from a pool.
-class Client {
+class VERROU_INTERNAL_EXPORT Client {
  public:
   // Throws InvalidArgumentError for an endpoint that is not http(s)://host[:port][/].
   explicit Client(ClientOptions options);

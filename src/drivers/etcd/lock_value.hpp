@@ -17,6 +17,8 @@
 #include <string>
 #include <string_view>
 
+#include "detail/export.hpp"
+
 namespace verrou::detail::etcd {
 
 struct LockRecord {
@@ -30,9 +32,9 @@ struct LockRecord {
   }
 };
 
-std::string encode_lock(const LockRecord& record);
+VERROU_INTERNAL_EXPORT std::string encode_lock(const LockRecord& record);
 // nullopt for a value the store did not write (another program's key under the prefix).
-std::optional<LockRecord> decode_lock(std::string_view value);
+VERROU_INTERNAL_EXPORT std::optional<LockRecord> decode_lock(std::string_view value);
 
 struct PermitRecord {
   LockRecord lease;          // the holder (as `owner`), its expiry and write id

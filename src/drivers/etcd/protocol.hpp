@@ -13,19 +13,21 @@
 #include <string_view>
 #include <vector>
 
+#include "detail/export.hpp"
+
 namespace verrou::detail::etcd {
 
 using json = nlohmann::json;
 
 // A reply that does not have the shape etcd gives.
-class ProtocolError : public std::runtime_error {
+class VERROU_INTERNAL_EXPORT ProtocolError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
-std::string base64_encode(std::string_view bytes);
+VERROU_INTERNAL_EXPORT std::string base64_encode(std::string_view bytes);
 // Throws ProtocolError for text that is not canonical base64.
-std::string base64_decode(std::string_view text);
+VERROU_INTERNAL_EXPORT std::string base64_decode(std::string_view text);
 
 // The smallest key greater than every key starting with `prefix` (etcd's range_end for a
 // prefix): the prefix with its last byte below 0xff incremented and the rest dropped; "\0"
@@ -60,26 +62,26 @@ json txn(json compare, json success, json failure);
 // The header's revision (the store's revision when the request was served). Throws
 // ProtocolError when the reply has none: etcd puts one in every answer, so a reply without
 // it did not come from etcd.
-std::int64_t header_revision(const json& reply);
+VERROU_INTERNAL_EXPORT std::int64_t header_revision(const json& reply);
 // The key-values of a RangeResponse (/v3/kv/range, or response_range inside a txn).
-std::vector<KeyValue> range_kvs(const json& range_response);
+VERROU_INTERNAL_EXPORT std::vector<KeyValue> range_kvs(const json& range_response);
 
 struct TxnReply {
   bool succeeded = false;
   std::int64_t revision = 0;    // header revision: the txn's own revision when it wrote
   std::vector<json> responses;  // each {"response_put"|"response_range"|...: {...}}
 };
-TxnReply parse_txn(const json& reply);
+VERROU_INTERNAL_EXPORT TxnReply parse_txn(const json& reply);
 // The key-values of the txn's response number `index`, which must be a range.
-std::vector<KeyValue> txn_range(const TxnReply& reply, std::size_t index);
+VERROU_INTERNAL_EXPORT std::vector<KeyValue> txn_range(const TxnReply& reply, std::size_t index);
 // The `deleted` count of the txn's response number `index`, which must be a delete.
-std::int64_t txn_deleted(const TxnReply& reply, std::size_t index);
+VERROU_INTERNAL_EXPORT std::int64_t txn_deleted(const TxnReply& reply, std::size_t index);
 
 struct LeaseGrant {
   std::int64_t id = 0;
   std::int64_t ttl_seconds = 0;
 };
-LeaseGrant parse_lease_grant(const json& reply);
+VERROU_INTERNAL_EXPORT LeaseGrant parse_lease_grant(const json& reply);
 
 // One line of the watch stream.
 struct WatchMessage {
@@ -89,6 +91,6 @@ struct WatchMessage {
   std::int64_t revision = 0;         // header revision
   std::vector<std::string> deleted;  // keys of DELETE events
 };
-WatchMessage parse_watch_line(std::string_view line);
+VERROU_INTERNAL_EXPORT WatchMessage parse_watch_line(std::string_view line);
 
 }  // namespace verrou::detail::etcd

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "detail/export.hpp"
 #include "verrou/drivers/redis.hpp"
 
 struct ssl_ctx_st;
@@ -171,7 +172,7 @@ class Pool {
 };
 
 // The hash slot of a key (CRC16/XMODEM of the key or of its {hash tag}, mod 16384).
-std::uint16_t key_slot(std::string_view key);
+VERROU_INTERNAL_EXPORT std::uint16_t key_slot(std::string_view key);
 
 // Runs commands for the store: on the one server, or on the cluster node owning the key's
 // slot, following MOVED/ASK and retrying TRYAGAIN/CLUSTERDOWN until the deadline.
