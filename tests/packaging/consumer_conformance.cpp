@@ -12,5 +12,6 @@ INSTANTIATE_TEST_SUITE_P(
         .make_store = [] { return std::make_shared<verrou::MemoryStore>(); },
         .short_ttl = std::chrono::milliseconds(150),
         .contention_cycles = 200,
+        .stores_share_data = false,
     }),
     verrou::conformance::harness_name);
