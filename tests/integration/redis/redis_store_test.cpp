@@ -12,7 +12,7 @@
 #include <future>
 #include <thread>
 
-#include "drivers/redis/redis_client.hpp"
+#include "drivers/redis/hash_slot.hpp"
 #include "redis_test_support.hpp"
 
 // This program links the conformance suite for its helpers; the suite runs elsewhere.
