@@ -8,14 +8,25 @@ namespace verrou::detail::redis {
 
 namespace {
 
-std::uint16_t crc16(std::string_view data) {
-  std::uint16_t crc = 0;
-  for (char c : data) {
-    crc = static_cast<std::uint16_t>(crc ^ (static_cast<std::uint16_t>(static_cast<unsigned char>(c)) << 8U));
+// CRC16/XMODEM (polynomial 0x1021), a byte at a time through a table.
+constexpr std::array<std::uint16_t, 256> kCrcTable = [] {
+  std::array<std::uint16_t, 256> table{};
+  for (unsigned byte = 0; byte < 256; ++byte) {
+    auto crc = static_cast<std::uint16_t>(byte << 8U);
     for (int bit = 0; bit < 8; ++bit) {
       crc = (crc & 0x8000U) != 0 ? static_cast<std::uint16_t>((crc << 1U) ^ 0x1021U)
                                  : static_cast<std::uint16_t>(crc << 1U);
     }
+    table[byte] = crc;
+  }
+  return table;
+}();
+
+std::uint16_t crc16(std::string_view data) {
+  std::uint16_t crc = 0;
+  for (char c : data) {
+    const auto index = static_cast<unsigned char>((crc >> 8U) ^ static_cast<unsigned char>(c));
+    crc = static_cast<std::uint16_t>((crc << 8U) ^ kCrcTable[index]);
   }
   return crc;
 }

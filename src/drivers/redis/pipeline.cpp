@@ -27,10 +27,7 @@ void Pipeline::open(Deadline deadline) {
   last_reply_at_.store(Clock::now().time_since_epoch().count());
 }
 
-bool Pipeline::open_for_requests() const {
-  std::lock_guard lock(mutex_);
-  return health_ == Health::kOpen;
-}
+bool Pipeline::open_for_requests() const { return health_.load() == Health::kOpen; }
 
 bool Pipeline::needs_check(Clock::time_point now, Clock::duration idle) const {
   if (suspect_.load()) return true;

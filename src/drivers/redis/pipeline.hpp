@@ -128,7 +128,7 @@ class Pipeline : public std::enable_shared_from_this<Pipeline> {
   Connection connection_;
   Drainer& drainer_;
   mutable std::mutex mutex_;
-  Health health_ = Health::kOpen;
+  std::atomic<Health> health_{Health::kOpen};  // written under mutex_; read anywhere
   bool writing_ = false;
   bool reading_ = false;
   std::string outbox_;                               // queued bytes not yet taken by a sender

@@ -94,30 +94,30 @@ struct RedisStore::Impl {
 
   // EVALSHA, then EVAL when the server does not know the script; `extra` commands go right
   // after it on the same connection. Returns one reply per command.
-  std::vector<Reply> eval(const Script& script, const std::vector<std::string>& keys,
-                          const std::vector<std::string>& args, std::string_view operation,
+  std::vector<Reply> eval(const Script& script, std::initializer_list<std::string_view> keys,
+                          std::initializer_list<std::string_view> args, std::string_view operation,
                           const detail::redis::RunOptions& run = {},
-                          const std::vector<std::vector<std::string>>& extra = {}) {
-    std::vector<std::string> command;
-    command.reserve(3 + keys.size() + args.size());
-    command.emplace_back("EVALSHA");
-    command.push_back(script.sha1);
-    command.push_back(std::to_string(keys.size()));
-    command.insert(command.end(), keys.begin(), keys.end());
-    command.insert(command.end(), args.begin(), args.end());
-    std::vector<std::vector<std::string>> commands;
-    commands.reserve(1 + extra.size());
-    commands.push_back(std::move(command));
-    commands.insert(commands.end(), extra.begin(), extra.end());
-    auto replies = router.run(keys.front(), commands, operation, run);
+                          const detail::redis::Commands& extra = {}) {
+    auto commands = [&](std::string_view verb, std::string_view body_or_sha) {
+      std::vector<std::string_view> command{verb, body_or_sha};
+      const std::string count = std::to_string(keys.size());
+      command.emplace_back(count);
+      command.insert(command.end(), keys.begin(), keys.end());
+      command.insert(command.end(), args.begin(), args.end());
+      detail::redis::Commands all;
+      detail::redis::append_command(all.payload, command);
+      all.count = 1 + extra.count;
+      all.payload += extra.payload;
+      return all;
+    };
+    const std::string_view key = *keys.begin();
+    auto replies = router.run(key, commands("EVALSHA", script.sha1), operation, run);
     if (replies.front().error_starts_with("NOSCRIPT")) {
-      commands.front()[0] = "EVAL";
-      commands.front()[1] = script.body;
-      replies = router.run(keys.front(), commands, operation, run);
+      replies = router.run(key, commands("EVAL", script.body), operation, run);
     }
     if (replies.front().is_error() &&
         !(run.return_tryagain && replies.front().error_code() == "TRYAGAIN")) {
-      unexpected(operation, keys.front(), replies.front());
+      unexpected(operation, std::string(key), replies.front());
     }
     return replies;
   }
@@ -144,19 +144,18 @@ struct RedisStore::Impl {
                           "\" lost its reply and is still being settled; try again later");
     }
     const std::string attempt = detail::new_owner_token().substr(0, 16);
-    std::string marker = detail::redis::void_key(full, attempt);
+    const std::string marker = detail::redis::void_key(full, attempt);
     detail::redis::RunOptions run{.late = resolver.for_save(full, owner, marker, &save_took),
                                   .return_tryagain = true};
-    std::vector<std::vector<std::string>> extra;
+    detail::redis::Commands extra;
     if (options.wait_replicas > 0) {
-      extra.push_back({"WAIT", std::to_string(options.wait_replicas),
-                       std::to_string(options.wait_timeout.count())});
+      extra.add({"WAIT", std::to_string(options.wait_replicas),
+                 std::to_string(options.wait_timeout.count())});
     }
     const std::string lease = ttl ? std::to_string(ttl->count()) : std::string();
-    auto replies = eval(detail::redis::save_script(),
-                        {full, detail::redis::fence_key(full), std::move(marker)},
-                        {owner, lease, std::to_string(detail::redis::kFenceKeptFor.count())},
-                        operation, run, extra);
+    static const std::string kept_for = std::to_string(detail::redis::kFenceKeptFor.count());
+    auto replies = eval(detail::redis::save_script(), {full, detail::redis::fence_key(full), marker},
+                        {owner, lease, kept_for}, operation, run, extra);
     if (replies.front().error_code() == "TRYAGAIN") {
       // The slot is being moved and its keys are split between two nodes: the lock key
       // alone, until the move is over.

@@ -3,6 +3,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <charconv>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -100,22 +101,43 @@ std::string Reply::describe() const {
   return "?";
 }
 
-void append_command(std::string& out, const std::vector<std::string>& args) {
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lengths;
-  argv.reserve(args.size());
-  lengths.reserve(args.size());
+namespace {
+// "<marker><n>\r\n", as RESP writes lengths.
+void append_header(std::string& out, char marker, std::size_t n) {
+  char digits[24];
+  auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+  out += marker;
+  out.append(digits, end);
+  out += "\r\n";
+}
+
+template <class Range>
+void append_all(std::string& out, const Range& args, std::size_t count) {
+  std::size_t size = 16;
+  for (const auto& a : args) size += a.size() + 16;
+  out.reserve(out.size() + size);
+  append_header(out, '*', count);
   for (const auto& a : args) {
-    argv.push_back(a.data());
-    lengths.push_back(a.size());
+    append_header(out, '$', a.size());
+    out.append(a.data(), a.size());
+    out += "\r\n";
   }
-  char* formatted = nullptr;
-  // int in hiredis 0.14 and 1.0, long long from 1.1 on.
-  const auto length = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()),
-                                             argv.data(), lengths.data());
-  if (length < 0 || formatted == nullptr) throw std::bad_alloc();
-  std::unique_ptr<char, decltype(&redisFreeCommand)> owned(formatted, redisFreeCommand);
-  out.append(formatted, static_cast<std::size_t>(length));
+}
+}  // namespace
+
+// Formatting is this simple and runs once per command, so it is done here directly into the
+// send buffer (hiredis's redisFormatCommandArgv needs an array of pointers and prints each
+// length with sprintf).
+void append_command(std::string& out, std::initializer_list<std::string_view> args) {
+  append_all(out, args, args.size());
+}
+
+void append_command(std::string& out, const std::vector<std::string>& args) {
+  append_all(out, args, args.size());
+}
+
+void append_command(std::string& out, const std::vector<std::string_view>& args) {
+  append_all(out, args, args.size());
 }
 
 ReplyReader::ReplyReader() : reader_(redisReaderCreate()) {

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// RESP on the wire: commands formatted and replies parsed with hiredis (0.14 or 1.x), replies
-// copied into plain C++ values.
+// RESP on the wire: commands formatted (arrays of bulk strings), replies parsed with hiredis
+// (0.14 or 1.x) and copied into plain C++ values.
 #pragma once
 
 #include <cstddef>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,7 +35,24 @@ struct Reply {
 
 /// Appends `args` to `out` as one RESP command (an array of bulk strings).
 /// Throws std::bad_alloc.
+void append_command(std::string& out, std::initializer_list<std::string_view> args);
 void append_command(std::string& out, const std::vector<std::string>& args);
+void append_command(std::string& out, const std::vector<std::string_view>& args);
+
+/// Commands to send back to back, already in RESP.
+struct Commands {
+  std::string payload;
+  std::size_t count = 0;  ///< commands in `payload`: one reply each
+
+  void add(std::initializer_list<std::string_view> args) {
+    append_command(payload, args);
+    ++count;
+  }
+  void add(const std::vector<std::string>& args) {
+    append_command(payload, args);
+    ++count;
+  }
+};
 
 /// The RESP parser, refusing array replies announcing more than kMaxReplyElements elements
 /// (hiredis would allocate the element table before any element arrives).

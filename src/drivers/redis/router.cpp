@@ -71,13 +71,14 @@ void Router::pause(std::chrono::milliseconds how_long, Deadline deadline) const 
   std::this_thread::sleep_until(until);
 }
 
-Reply Router::run(std::string_view key, const std::vector<std::string>& command,
+Reply Router::run(std::string_view key, std::initializer_list<std::string_view> command,
                   std::string_view operation, const RunOptions& options) {
-  return std::move(run(key, std::vector<std::vector<std::string>>{command}, operation, options).front());
+  Commands commands;
+  commands.add(command);
+  return std::move(run(key, commands, operation, options).front());
 }
 
-std::vector<Reply> Router::run(std::string_view key,
-                               const std::vector<std::vector<std::string>>& commands,
+std::vector<Reply> Router::run(std::string_view key, const Commands& commands,
                                std::string_view operation, const RunOptions& options) {
   const RedisConnection& c = settings_->connection;
   // Retries stop here; a command sent still gets its whole command timeout for its reply.
@@ -95,8 +96,8 @@ std::vector<Reply> Router::run(std::string_view key,
     }
     auto request = std::make_shared<Request>();
     if (asking) append_command(request->payload, {"ASKING"});
-    for (const auto& command : commands) append_command(request->payload, command);
-    request->expected = commands.size() + (asking ? 1 : 0);
+    request->payload += commands.payload;
+    request->expected = commands.count + (asking ? 1 : 0);
     request->late = options.late;
     try {
       node->execute(request, options.reply_timeout.value_or(c.command_timeout));
@@ -168,7 +169,7 @@ std::vector<Reply> Router::run(std::string_view key,
   }
 }
 
-std::vector<Reply> Router::run_on_every_master(const std::vector<std::string>& command,
+std::vector<Reply> Router::run_on_every_master(std::initializer_list<std::string_view> command,
                                                std::string_view operation) {
   const Deadline deadline = Clock::now() + settings_->connection.command_timeout;
   std::vector<std::shared_ptr<Multiplexer>> nodes;

@@ -43,14 +43,14 @@ class Router {
   /// Throws LockStorageError naming the server and `operation` when the commands did not
   /// run, and ReplyLostError when they were sent but no reply came; `options.late` then
   /// receives the outcome.
-  std::vector<Reply> run(std::string_view key, const std::vector<std::vector<std::string>>& commands,
+  std::vector<Reply> run(std::string_view key, const Commands& commands,
                          std::string_view operation, const RunOptions& options = {});
   /// One command; see above.
-  Reply run(std::string_view key, const std::vector<std::string>& command,
+  Reply run(std::string_view key, std::initializer_list<std::string_view> command,
             std::string_view operation, const RunOptions& options = {});
 
   /// Runs `command` on every master (standalone: the server). Throws as `run`.
-  std::vector<Reply> run_on_every_master(const std::vector<std::string>& command,
+  std::vector<Reply> run_on_every_master(std::initializer_list<std::string_view> command,
                                          std::string_view operation);
 
   /// A server for a connection any node can serve (the subscriber): the standalone server,

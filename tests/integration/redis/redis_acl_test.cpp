@@ -84,6 +84,36 @@ TEST_F(RedisAclTest, WaitersPollWithoutChannelRightsAndSubscribeOnceTheyCome) {
   EXPECT_LT(waited, 10s) << "the waiter slept out its retry delay: the channel was never subscribed";
 }
 
+TEST_F(RedisAclTest, TheRightsDocumentedAreEnough) {
+  // As docs/redis.md, "ACL rights", gives them.
+  ASSERT_TRUE(server_.cli("ACL SETUSER app on '>secret' '~app:*' '~verrou:*' '&verrou:released*' "
+                          "'+@read' '+@write' '+@scripting' '+@connection' '+time' '+publish' "
+                          "'+subscribe' '+unsubscribe' '+cluster|slots' '+asking' '+wait'"));
+  RedisStore store({.connection = RedisConnection::from_url(
+                        "redis://app:secret@127.0.0.1:" + std::to_string(server_.port()) +
+                        "/0?connect_timeout=2s&command_timeout=2s"),
+                    .key_prefix = "app:",
+                    .wait_replicas = 0});
+  EXPECT_NO_THROW(store.ping());
+  auto token = store.save_fenced("k", "o", 30s);
+  ASSERT_TRUE(token.has_value());
+  EXPECT_TRUE(store.exists("k"));
+  store.extend("k", "o", 60s);
+  // A waiter is woken by the release (it may subscribe).
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(300ms);
+    store.remove("k", "o");
+  });
+  auto start = SteadyClock::now();
+  auto got = store.save_waiting("k", "p", 30s, start + 20s, start);
+  releaser.join();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_GT(got->fencing_token.value_or(0), *token);
+  EXPECT_LT(SteadyClock::now() - start, 5s);
+  store.force_remove("k");
+  EXPECT_FALSE(store.exists("k"));
+}
+
 TEST_F(RedisAclTest, AUserNameWithoutAPasswordAuthenticatesAsThatUser) {
   ASSERT_TRUE(server_.cli("ACL SETUSER open on nopass '~*' '&*' '+@all'"));
   ASSERT_TRUE(server_.cli("ACL SETUSER default off"));

@@ -7,7 +7,10 @@
 #include <verrou/lock_factory.hpp>
 #include <verrou/testing/conformance.hpp>
 
+#include <sys/wait.h>
+
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include "drivers/redis/scripts.hpp"
@@ -104,6 +107,21 @@ TEST_F(RedisLostReplyTest, DestroyingTheStoreWaitsForPendingSettling) {
   // Bounded: command timeout to drain, then connect + 2 command timeouts to settle.
   EXPECT_LT(took, 10s);
 }
+
+#ifdef VERROU_CLI_PATH
+TEST_F(RedisLostReplyTest, TheVerrouCommandSettlesBeforeItExits) {
+  proxy_->delay_replies(1500ms);
+  const std::string url = "redis://127.0.0.1:" + std::to_string(proxy_->port()) +
+                          "?connect_timeout=1s&command_timeout=500ms";
+  const int status = std::system((std::string(VERROU_CLI_PATH) + " run --store '" + url +
+                                  "' --key cli-exit --ttl forever -- true >/dev/null 2>&1")
+                                     .c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 69) << "the store failure is exit code 69 (unavailable)";
+  // Checked the moment it exited: it settled the lost save before exiting.
+  EXPECT_FALSE(exists("cli-exit")) << "verrou exited leaving a forever lock held by nobody";
+}
+#endif
 
 TEST_F(RedisLostReplyTest, AWaiterWhoseReplyComesLateLeavesNoLockBehind) {
   auto store = store_through_proxy();
