@@ -131,6 +131,7 @@ if ((update_docs)); then
   report_args+=(--docs "$root/docs/benchmarks.md")
 fi
 node "$here/report.mjs" "${report_args[@]}"
+[[ " $stores " == *" redis "* ]] && { "$here/redis_ceiling.sh" "$cpp" || say "redis: ceiling not measured"; }
 
 if ((update_docs)); then
   if command -v gnuplot >/dev/null; then

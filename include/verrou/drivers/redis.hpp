@@ -126,7 +126,8 @@ struct RedisStoreOptions {
 ///
 /// A save whose reply is lost (timed out, connection dropped after sending) is settled in
 /// the background: the lock ends up released unless the caller was told it was acquired.
-/// The destructor waits for such settling, at most connect + 2 × command timeout.
+/// The destructor waits for such settling (only when replies were lost): at most one command
+/// timeout for late replies, then connect + 2 × command timeout for clean-ups.
 ///
 /// Releases publish on the key's channel (`release_channel`); `save_waiting` listens there
 /// (one subscriber connection per store, shared by all waiting threads) and also wakes when
@@ -135,7 +136,11 @@ struct RedisStoreOptions {
 ///
 /// Thread safety: all members may be called concurrently; threads share pipelined
 /// connections.
-class RedisStore final : public LockStore, public WaitableLockStore, public FencingLockStore {
+class RedisStore final : public LockStore,
+                         public WaitableLockStore,
+                         public FencingLockStore,
+                         public SemaphoreStore,
+                         public WaitableSemaphoreStore {
  public:
   /// Checks the options (throws `InvalidArgumentError` naming a bad one, e.g. an unreadable
   /// CA file) without connecting.
@@ -166,6 +171,26 @@ class RedisStore final : public LockStore, public WaitableLockStore, public Fenc
   std::optional<Acquired> save_waiting(
       const std::string& key, const std::string& owner, std::optional<Duration> ttl,
       std::chrono::steady_clock::time_point until,
+      std::chrono::steady_clock::time_point waiting_since) override;
+
+  /// Admits `holder` to the semaphore `key` (a sorted set of holders scored by lease end and
+  /// a hash of their limits, apart from the lock `key`) in one script that first drops the
+  /// holders whose lease ended. See `SemaphoreStore::save_permit`.
+  bool save_permit(const std::string& key, const std::string& holder, std::uint32_t limit,
+                   std::optional<Duration> ttl) override;
+  /// Gives the permit back and announces it. See `SemaphoreStore::remove_permit`.
+  void remove_permit(const std::string& key, const std::string& holder) override;
+  /// See `SemaphoreStore::extend_permit`.
+  void extend_permit(const std::string& key, const std::string& holder,
+                     Duration duration) override;
+  /// Holders whose lease has not ended, by the server's clock. See
+  /// `SemaphoreStore::count_permits`.
+  std::uint32_t count_permits(const std::string& key) override;
+  /// Waits on the semaphore's channel (and the first holder's lease) between attempts. See
+  /// `WaitableSemaphoreStore::save_permit_waiting`.
+  std::optional<Acquired> save_permit_waiting(
+      const std::string& key, const std::string& holder, std::uint32_t limit,
+      std::optional<Duration> ttl, std::chrono::steady_clock::time_point until,
       std::chrono::steady_clock::time_point waiting_since) override;
 
   /// Round trip to the server (to every master of a cluster). Throws `LockStorageError`

@@ -25,11 +25,30 @@ std::string void_key(std::string_view lock_key, std::string_view attempt) {
   return beside("verrou:void:", lock_key, attempt);
 }
 
+namespace {
+std::string channel(std::string_view kind, std::string_view key, int database) {
+  std::string name = "verrou:";
+  name += kind;
+  name += database == 0 ? ":" : "@" + std::to_string(database) + ":";
+  name += key;
+  return name;
+}
+}  // namespace
+
 std::string release_channel(std::string_view lock_key, int database) {
-  std::string channel = database == 0 ? "verrou:released:"
-                                      : "verrou:released@" + std::to_string(database) + ":";
-  channel += lock_key;
-  return channel;
+  return channel("released", lock_key, database);
+}
+
+std::string semaphore_holders_key(std::string_view semaphore_key) {
+  return beside("verrou:semaphore:", semaphore_key, semaphore_key);
+}
+
+std::string semaphore_limits_key(std::string_view semaphore_key) {
+  return beside("verrou:semaphore-limits:", semaphore_key, semaphore_key);
+}
+
+std::string permit_channel(std::string_view semaphore_key, int database) {
+  return channel("permits", semaphore_key, database);
 }
 
 }  // namespace verrou::detail::redis

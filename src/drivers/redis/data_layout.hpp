@@ -20,6 +20,17 @@ std::string fence_key(std::string_view lock_key);
 /// takes nothing.
 std::string void_key(std::string_view lock_key, std::string_view attempt);
 
+/// The holders of the semaphore named `semaphore_key` (the key with its prefix): a sorted
+/// set `verrou:semaphore:{<tag>}:<key>`, holder → end of its lease in ms of the server's
+/// clock (`inf` without one). Apart from the lock of the same name.
+std::string semaphore_holders_key(std::string_view semaphore_key);
+/// The limit each holder was admitted under: a hash `verrou:semaphore-limits:{<tag>}:<key>`,
+/// in the same slot as the holders.
+std::string semaphore_limits_key(std::string_view semaphore_key);
+/// The channel on which a permit given back is announced: `verrou:permits:<key>`
+/// (`verrou:permits@<db>:<key>` in database `db` other than 0).
+std::string permit_channel(std::string_view semaphore_key, int database);
+
 /// How long a fencing counter is kept after the last acquisition that used it. A counter
 /// that is gone starts again from the server's clock (microseconds), which is past every
 /// token it gave, so a lost counter never makes tokens go back.

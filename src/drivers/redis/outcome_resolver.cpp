@@ -99,9 +99,9 @@ struct OutcomeResolver::State {
 
 namespace {
 
-class SaveOutcome final : public LateReply {
+class LateSave final : public LateReply {
  public:
-  SaveOutcome(std::shared_ptr<OutcomeResolver::State> state, Cleanup cleanup,
+  LateSave(std::shared_ptr<OutcomeResolver::State> state, Cleanup cleanup,
               bool (*took)(const std::vector<Reply>&))
       : state_(std::move(state)), cleanup_(std::move(cleanup)), took_(took) {}
   void handed_over() noexcept override {
@@ -141,9 +141,9 @@ class SaveOutcome final : public LateReply {
   bool (*took_)(const std::vector<Reply>&);
 };
 
-class ReleaseOutcome final : public LateReply {
+class LateRelease final : public LateReply {
  public:
-  ReleaseOutcome(std::shared_ptr<OutcomeResolver::State> state, Cleanup cleanup)
+  LateRelease(std::shared_ptr<OutcomeResolver::State> state, Cleanup cleanup)
       : state_(std::move(state)), cleanup_(std::move(cleanup)) {}
   void handed_over() noexcept override {
     try {
@@ -182,15 +182,13 @@ OutcomeResolver::OutcomeResolver(std::function<void(const Cleanup&)> run)
 
 OutcomeResolver::~OutcomeResolver() { finish(Clock::now()); }
 
-std::shared_ptr<LateReply> OutcomeResolver::for_save(std::string key, std::string owner,
-                                                     std::string void_key,
+std::shared_ptr<LateReply> OutcomeResolver::for_save(Cleanup cleanup,
                                                      bool (*took)(const std::vector<Reply>&)) {
-  return std::make_shared<SaveOutcome>(
-      state_, Cleanup{std::move(key), std::move(owner), std::move(void_key)}, took);
+  return std::make_shared<LateSave>(state_, std::move(cleanup), took);
 }
 
-std::shared_ptr<LateReply> OutcomeResolver::for_release(std::string key, std::string owner) {
-  return std::make_shared<ReleaseOutcome>(state_, Cleanup{std::move(key), std::move(owner), {}});
+std::shared_ptr<LateReply> OutcomeResolver::for_release(Cleanup cleanup) {
+  return std::make_shared<LateRelease>(state_, std::move(cleanup));
 }
 
 void OutcomeResolver::clean_up(Cleanup cleanup) {

@@ -13,12 +13,17 @@
 
 namespace verrou::detail::redis {
 
-/// One clean-up to carry out: release `key` if `owner` holds it, first writing the void
-/// marker `void_key` when it is not empty.
+/// One clean-up to carry out: release the lock at `key` (or, for a permit, the permit of
+/// `owner` in the semaphore whose holders are at `key`, limits at `limits_key`, announced on
+/// `channel`) if `owner` holds it, first writing the void marker `void_key` when it is not
+/// empty.
 struct Cleanup {
-  std::string key;
-  std::string owner;
-  std::string void_key;
+  std::string key{};
+  std::string owner{};
+  std::string void_key{};
+  bool permit = false;
+  std::string limits_key{};
+  std::string channel{};
 };
 
 /// The store's background settler, with its own thread (started on first need).
@@ -37,12 +42,11 @@ class OutcomeResolver {
   OutcomeResolver(const OutcomeResolver&) = delete;
   OutcomeResolver& operator=(const OutcomeResolver&) = delete;
 
-  /// What to do with a save of `key` by `owner` whose reply is lost. `took` tells from its
-  /// late replies whether it took the lock.
-  std::shared_ptr<LateReply> for_save(std::string key, std::string owner, std::string void_key,
-                                      bool (*took)(const std::vector<Reply>&));
-  /// What to do with a release of `key` by `owner` whose reply is lost.
-  std::shared_ptr<LateReply> for_release(std::string key, std::string owner);
+  /// What to do with a save (`cleanup` names it) whose reply is lost. `took` tells from its
+  /// late replies whether it took the lock or permit.
+  std::shared_ptr<LateReply> for_save(Cleanup cleanup, bool (*took)(const std::vector<Reply>&));
+  /// What to do with a release (`cleanup` names it, without void marker) whose reply is lost.
+  std::shared_ptr<LateReply> for_release(Cleanup cleanup);
 
   /// Releases `cleanup.key` if `cleanup.owner` holds it, in the background (after a save
   /// that must not stand). Saves by that owner of that key wait until it is done.

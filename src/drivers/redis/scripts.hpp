@@ -43,4 +43,30 @@ const Script& extend_script();
 ///   Returns 1 (it had taken the lock: released) or 0.
 const Script& void_save_script();
 
+// Semaphores. Each script first drops the holders whose lease has ended (by the server's
+// clock, in ms), and sets the semaphore's keys to expire when the last lease ends.
+
+/// Save a permit: admits `holder` while there are fewer holders than the smallest limit among
+/// them and its own.
+///   KEYS: holders, limits, void marker of this attempt   ARGV: holder, limit, lease in ms ("")
+///   Returns {1, 0} (admitted), {0, ms until the first lease ends, or -1} (full), {0, -3}
+///   (this holder already has a permit), {-1, 0} (this attempt voided).
+const Script& save_permit_script();
+
+/// Give a permit back.
+///   KEYS: holders, limits   ARGV: holder, permit channel   Returns 1 (given back) or 0.
+const Script& remove_permit_script();
+
+/// Extend a permit's lease.
+///   KEYS: holders, limits   ARGV: holder, lease in ms   Returns 1 or 0 (no live permit).
+const Script& extend_permit_script();
+
+/// Count the live permits (no write).
+///   KEYS: holders   Returns the count.
+const Script& count_permits_script();
+
+/// Settles a permit save whose reply was lost (as void_save_script for locks).
+///   KEYS: holders, limits, void marker   ARGV: holder, permit channel, marker lifetime in ms
+const Script& void_permit_script();
+
 }  // namespace verrou::detail::redis

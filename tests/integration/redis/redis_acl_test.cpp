@@ -87,6 +87,7 @@ TEST_F(RedisAclTest, WaitersPollWithoutChannelRightsAndSubscribeOnceTheyCome) {
 TEST_F(RedisAclTest, TheRightsDocumentedAreEnough) {
   // As docs/redis.md, "ACL rights", gives them.
   ASSERT_TRUE(server_.cli("ACL SETUSER app on '>secret' '~app:*' '~verrou:*' '&verrou:released*' "
+                          "'&verrou:permits*' "
                           "'+@read' '+@write' '+@scripting' '+@connection' '+time' '+publish' "
                           "'+subscribe' '+unsubscribe' '+cluster|slots' '+asking' '+wait'"));
   RedisStore store({.connection = RedisConnection::from_url(
@@ -112,6 +113,12 @@ TEST_F(RedisAclTest, TheRightsDocumentedAreEnough) {
   EXPECT_LT(SteadyClock::now() - start, 5s);
   store.force_remove("k");
   EXPECT_FALSE(store.exists("k"));
+  // Semaphores too.
+  ASSERT_TRUE(store.save_permit("k", "h1", 2, 30s));
+  EXPECT_EQ(store.count_permits("k"), 1U);
+  store.extend_permit("k", "h1", 60s);
+  store.remove_permit("k", "h1");
+  EXPECT_EQ(store.count_permits("k"), 0U);
 }
 
 TEST_F(RedisAclTest, AUserNameWithoutAPasswordAuthenticatesAsThatUser) {

@@ -21,6 +21,7 @@ StoreHarness harness(std::string name, std::string (*url)(), std::string prefix 
       .short_ttl = std::chrono::milliseconds(300),
       .contention_cycles = 300,
       .require_fencing = true,
+      .require_semaphores = true,
   };
 }
 

@@ -123,33 +123,6 @@ TEST_F(RedisLostReplyTest, TheVerrouCommandSettlesBeforeItExits) {
 }
 #endif
 
-TEST_F(RedisLostReplyTest, AWaiterWhoseReplyComesLateLeavesNoLockBehind) {
-  auto store = store_through_proxy();
-  ASSERT_TRUE(store->save("waited", "holder", 30s));
-  auto start = SteadyClock::now();
-  std::thread releaser([&] {
-    std::this_thread::sleep_for(300ms);
-    proxy_->delay_replies(1500ms);
-    try {
-      store->remove("waited", "holder");  // its own reply is late too: it may fail
-    } catch (const Error&) {
-    }
-  });
-  std::optional<Acquired> got;
-  try {
-    got = store->save_waiting("waited", "waiter", forever, start + 5s, start);
-  } catch (const LockStorageError&) {
-  }
-  releaser.join();
-  proxy_->delay_replies(0ms);
-  if (got) {
-    EXPECT_EQ(server_.cli_output("GET waited"), "waiter");
-  } else {
-    EXPECT_TRUE(eventually([&] { return server_.cli_output("GET waited") != "waiter"; }))
-        << "the waiter's lock is held by nobody";
-  }
-}
-
 TEST_F(RedisLostReplyTest, AVoidedAttemptTakesNothing) {
   // The save script itself: with the attempt's void marker present it writes nothing.
   const auto& script = detail::redis::save_script();
