@@ -8,6 +8,23 @@
 
 namespace verrou::detail::redis {
 
+namespace {
+
+// Takes `lock`'s mutex, trying a moment without sleeping first. The sections it guards last
+// well under a microsecond, so with many threads on one connection a thread finding it taken
+// usually gets it sooner this way than through a futex sleep and wake-up (two system calls).
+void acquire(std::unique_lock<std::mutex>& lock) {
+  for (int i = 0; i < 64; ++i) {
+    if (lock.try_lock()) return;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+  lock.lock();
+}
+
+}  // namespace
+
 void Request::reset() {
   state = State::kPending;
   replies.clear();
@@ -74,7 +91,8 @@ void Pipeline::probe_if_idle(std::unique_lock<std::mutex>& lock) {
 }
 
 void Pipeline::execute(const std::shared_ptr<Request>& request, Deadline deadline) {
-  std::unique_lock lock(mutex_);
+  std::unique_lock lock(mutex_, std::defer_lock);
+  acquire(lock);
   if (health_ == Health::kOpen) probe_if_idle(lock);
   if (health_ != Health::kOpen) throw IoError{"the connection takes no more commands", false};
   last_sent_at_ = Clock::now();
@@ -106,7 +124,7 @@ void Pipeline::write_queued(std::unique_lock<std::mutex>& lock, Deadline deadlin
     } catch (...) {
       error = "sending: unknown failure";
     }
-    lock.lock();
+    acquire(lock);
     if (!error.empty()) break_connection(error);
   }
   writing_ = false;
@@ -159,7 +177,7 @@ bool Pipeline::read_for(const std::shared_ptr<Request>& request,
     } catch (...) {
       error = "reading a reply: unknown failure";
     }
-    lock.lock();
+    acquire(lock);
     try {
       deliver(replies, wake);
     } catch (const std::exception& e) {
@@ -171,7 +189,7 @@ bool Pipeline::read_for(const std::shared_ptr<Request>& request,
       lock.unlock();
       for (const auto& r : wake) r->ready.notify_one();
       wake.clear();
-      lock.lock();
+      acquire(lock);
     }
     if (!in_time) break;
   }

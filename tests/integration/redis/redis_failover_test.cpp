@@ -75,14 +75,16 @@ TEST_F(RedisFailoverTest, WaitingForAReplicaThatIsNotThereGivesTheLockBack) {
   EXPECT_TRUE(until([&] { return primary_.cli_output("EXISTS k") == "0"; }))
       << "the unacknowledged lock was not released";
 
-  // With a replica: acknowledged, and the replica has the lock.
+  // With a replica: acknowledged, and the replica has the lock (a generous wait, for slow
+  // machines).
   ASSERT_TRUE(other_.cli("REPLICAOF 127.0.0.1 " + std::to_string(primary_.port())));
   ASSERT_TRUE(until([&] {
     return other_.cli_output("INFO replication").find("master_link_status:up") != std::string::npos;
   }));
-  EXPECT_TRUE(store.save("k", "o", forever));
+  RedisStore replicated({.connection = c, .wait_replicas = 1, .wait_timeout = 10s});
+  EXPECT_TRUE(replicated.save("k", "o", forever));
   EXPECT_EQ(other_.cli_output("GET k"), "o");
-  store.remove("k", "o");
+  replicated.remove("k", "o");
 }
 
 TEST_F(RedisFailoverTest, FencingTokensIncreaseAcrossARestartWithoutPersistence) {
