@@ -12,23 +12,22 @@ namespace {
 constexpr std::array<std::uint16_t, 256> kCrcTable = [] {
   std::array<std::uint16_t, 256> table{};
   for (unsigned byte = 0; byte < 256; ++byte) {
-    auto crc = static_cast<std::uint16_t>(byte << 8U);
+    unsigned crc = byte << 8U;
     for (int bit = 0; bit < 8; ++bit) {
-      crc = (crc & 0x8000U) != 0 ? static_cast<std::uint16_t>((crc << 1U) ^ 0x1021U)
-                                 : static_cast<std::uint16_t>(crc << 1U);
+      crc = (crc & 0x8000U) != 0 ? ((crc << 1U) ^ 0x1021U) & 0xFFFFU : (crc << 1U) & 0xFFFFU;
     }
-    table[byte] = crc;
+    table[byte] = static_cast<std::uint16_t>(crc);
   }
   return table;
 }();
 
 std::uint16_t crc16(std::string_view data) {
-  std::uint16_t crc = 0;
+  unsigned crc = 0;
   for (char c : data) {
-    const auto index = static_cast<unsigned char>((crc >> 8U) ^ static_cast<unsigned char>(c));
-    crc = static_cast<std::uint16_t>((crc << 8U) ^ kCrcTable[index]);
+    const unsigned index = ((crc >> 8U) ^ static_cast<unsigned char>(c)) & 0xFFU;
+    crc = ((crc << 8U) ^ kCrcTable[index]) & 0xFFFFU;
   }
-  return crc;
+  return static_cast<std::uint16_t>(crc);
 }
 
 }  // namespace
