@@ -131,7 +131,9 @@ if ((update_docs)); then
   report_args+=(--docs "$root/docs/benchmarks.md")
 fi
 node "$here/report.mjs" "${report_args[@]}"
-[[ " $stores " == *" redis "* ]] && { "$here/redis_ceiling.sh" "$cpp" || say "redis: ceiling not measured"; }
+if [[ " $stores " == *" dynamodb "* ]]; then "$here/ceiling_dynamodb.sh" "$build" || say "dynamodb: ceiling failed"; fi
+if [[ " $stores " == *" postgres "* ]]; then "$here/ceiling_postgres.sh" --cpp "$cpp" || say "postgres: ceiling failed"; fi
+if [[ " $stores " == *" redis "* ]]; then "$here/ceiling_redis.sh" "$cpp" || say "redis: ceiling failed"; fi
 
 if ((update_docs)); then
   if command -v gnuplot >/dev/null; then
@@ -141,3 +143,4 @@ if ((update_docs)); then
     say "gnuplot not installed (Debian: gnuplot-nox): chart not drawn"
   fi
 fi
+COMPARE_BUILD_DIR="$build" COMPARE_OUT="$out" "$here/etcd.sh" || say "etcd: the comparison with etcd's own tools failed"  # no @verrou/core etcd store

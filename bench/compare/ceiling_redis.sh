@@ -9,7 +9,7 @@
 #   verrou-cpp  verrou_compare --only parallel --workers 32 (one cycle = two commands:
 #               the save script and the release script)
 #
-#   bench/compare/redis_ceiling.sh [path/to/verrou_compare]
+#   bench/compare/ceiling_redis.sh [path/to/verrou_compare]
 #
 # Run by bench/compare/run.sh after the comparison; alone, it builds verrou_compare like
 # run.sh does. VERROU_REDIS_URL names the server (redis://host:port, loopback by default);
