@@ -87,13 +87,35 @@ class DatabaseAdapter {
                                     const std::optional<std::string>& owner) = 0;
 
   /// Sets the expiration of `key` to the database's now + `duration`, but only when `owner`
-  /// holds it and it is live. Returns the number of rows changed (0 or 1).
+  /// holds it and it is live. Returns the number of rows changed (0 or 1). A 0 is checked by
+  /// reading the row back (`get_lock`), so an adapter whose database counts only rows whose
+  /// value changed (MySQL without CLIENT_FOUND_ROWS) needs nothing more.
   virtual std::uint64_t extend_lock(const std::string& key, const std::string& owner,
                                     Duration duration) = 0;
 
   /// Reads the row of `key`, with `expired` judged by the database's clock; nullopt when
   /// there is no row.
   virtual std::optional<DatabaseLockRow> get_lock(const std::string& key) = 0;
+
+  /// Optional, for fencing tokens: whether this adapter implements `acquire_fenced_lock`.
+  /// Default false: the store then gives no tokens (`DatabaseStore::gives_fencing_tokens`).
+  /// Thread safety: pure.
+  [[nodiscard]] virtual bool gives_fencing_tokens() const noexcept { return false; }
+
+  /// Optional, for fencing tokens: takes the lock as `insert_lock` and `acquire_expired_lock`
+  /// do (a new row, or an expired row given to `owner`) and, in the same statement or
+  /// transaction, raises the key's fencing counter by at least one and returns its new value;
+  /// nullopt, changing nothing, when the key's row is live (whoever holds it, `owner` too).
+  ///
+  /// The counter must survive the row (releases delete rows) and the server's restarts: keep
+  /// it in a table of its own, one row per key (verrou-cpp's adapters use
+  /// `<table>_fencing (key, token)`, created by `create_table_if_not_exists`). Raising it in
+  /// the transaction that takes the lock is what keeps tokens in the order holders hold the
+  /// lock, whatever crashes and races happen; docs/database.md shows the statements.
+  /// Thread safety: as the other members.
+  virtual std::optional<std::uint64_t> acquire_fenced_lock(const std::string& key,
+                                                           const std::string& owner,
+                                                           std::optional<Duration> ttl);
 };
 
 /// Options of `DatabaseStore`.
@@ -113,9 +135,13 @@ struct DatabaseStoreOptions {
 /// has expired by the database's clock. `remove` and `extend` act only for the owner of a
 /// live row. Keys and owners are limited to `kMaxDatabaseKeyLength` bytes.
 ///
+/// Fencing tokens (`FencingLockStore`) come from adapters that give them (all of
+/// verrou-cpp's do; `DatabaseAdapter::gives_fencing_tokens`): every acquisition, `save`
+/// included, then goes through `DatabaseAdapter::acquire_fenced_lock`.
+///
 /// Thread safety: all members may be called concurrently, as far as the adapter allows
 /// (the adapters of verrou-cpp do).
-class DatabaseStore : public LockStore {
+class DatabaseStore : public LockStore, public FencingLockStore {
  public:
   /// Checks the options, sets the adapter's table and creates the table when
   /// `auto_create_table`. Throws `InvalidArgumentError` for a missing adapter or a bad table
@@ -132,14 +158,24 @@ class DatabaseStore : public LockStore {
   bool exists(const std::string& key) override;
   void extend(const std::string& key, const std::string& owner, Duration duration) override;
 
+  /// As `save`, returning the acquisition's fencing token. Throws `InvalidArgumentError` when
+  /// the adapter gives no tokens (`gives_fencing_tokens` is false).
+  std::optional<std::uint64_t> save_fenced(const std::string& key, const std::string& owner,
+                                           std::optional<Duration> ttl) override;
+  /// The adapter's `gives_fencing_tokens`.
+  [[nodiscard]] bool gives_fencing_tokens() const noexcept override { return fencing_; }
+
   /// The adapter the store runs on.
   [[nodiscard]] const std::shared_ptr<DatabaseAdapter>& adapter() const { return adapter_; }
   /// The lock table's name.
   [[nodiscard]] const std::string& table_name() const { return table_; }
 
  private:
+  bool still_held_by(const std::string& key, const std::string& owner);
+
   std::shared_ptr<DatabaseAdapter> adapter_;
   std::string table_;
+  bool fencing_ = false;
 };
 
 /// A `StoreFactory` making a `DatabaseStore` with `options`.

@@ -53,10 +53,18 @@ struct MysqlStoreOptions {
   /// least 1); past it the connection is dropped and the call throws `LockStorageError`.
   /// Default 10 s.
   Duration query_timeout{10000};
+  /// Server-side prepared statements (binary protocol), prepared once per connection: the
+  /// server parses each statement once instead of on every call. A statement the server
+  /// refuses to prepare runs as text anyway. False: every statement as text (for a proxy that
+  /// mishandles prepared statements). The fenced acquire is always one multi-statement text.
+  /// Default true; URL option `prepared_statements`.
+  bool prepared_statements = true;
   /// An open connection the application owns, to use instead of connecting: the store runs
   /// one statement at a time on it and never closes it. It must use the `utf8mb4` character
-  /// set; the store sets its session time zone to UTC. If it breaks, the store cannot
-  /// reconnect it. nullptr (the default): the store opens its own connections.
+  /// set. The store leaves its session as it is (time zone, options), and needs neither
+  /// CLIENT_FOUND_ROWS nor CLIENT_MULTI_STATEMENTS (without the latter, an acquisition takes
+  /// one round trip per statement of its transaction instead of one in all). If it breaks, the store cannot reconnect it. nullptr
+  /// (the default): the store opens its own connections.
   ::st_mysql* connection = nullptr;
 };
 
@@ -85,6 +93,11 @@ class MysqlAdapter final : public DatabaseAdapter {
   std::uint64_t extend_lock(const std::string& key, const std::string& owner,
                             Duration duration) override;
   std::optional<DatabaseLockRow> get_lock(const std::string& key) override;
+  /// True: one transaction takes the lock and raises the key's counter in `<table>_fencing`.
+  [[nodiscard]] bool gives_fencing_tokens() const noexcept override;
+  std::optional<std::uint64_t> acquire_fenced_lock(const std::string& key,
+                                                   const std::string& owner,
+                                                   std::optional<Duration> ttl) override;
 
   /// Epoch milliseconds by the server's clock.
   std::int64_t database_now();

@@ -89,6 +89,11 @@ class PostgresAdapter final : public DatabaseAdapter {
   std::uint64_t extend_lock(const std::string& key, const std::string& owner,
                             Duration duration) override;
   std::optional<DatabaseLockRow> get_lock(const std::string& key) override;
+  /// True: one statement takes the lock and raises the key's counter in `<table>_fencing`.
+  [[nodiscard]] bool gives_fencing_tokens() const noexcept override;
+  std::optional<std::uint64_t> acquire_fenced_lock(const std::string& key,
+                                                   const std::string& owner,
+                                                   std::optional<Duration> ttl) override;
 
   /// Epoch milliseconds by the server's clock.
   std::int64_t database_now();

@@ -128,6 +128,12 @@ class SociAdapter final : public DatabaseAdapter {
   std::uint64_t extend_lock(const std::string& key, const std::string& owner,
                             Duration duration) override;
   std::optional<DatabaseLockRow> get_lock(const std::string& key) override;
+  /// True: the lock and the key's counter in `<table>_fencing` change in one statement or
+  /// transaction, in every dialect.
+  [[nodiscard]] bool gives_fencing_tokens() const noexcept override;
+  std::optional<std::uint64_t> acquire_fenced_lock(const std::string& key,
+                                                   const std::string& owner,
+                                                   std::optional<Duration> ttl) override;
 
   /// The dialect in use, resolving `automatic` (which may connect to ask an ODBC driver).
   /// Throws `InvalidArgumentError` when it cannot be told (give `dialect`), or

@@ -80,6 +80,11 @@ class SqliteAdapter final : public DatabaseAdapter {
   std::uint64_t extend_lock(const std::string& key, const std::string& owner,
                             Duration duration) override;
   std::optional<DatabaseLockRow> get_lock(const std::string& key) override;
+  /// True: the counters live in `<table>_fencing`, raised in the lock's transaction.
+  [[nodiscard]] bool gives_fencing_tokens() const noexcept override;
+  std::optional<std::uint64_t> acquire_fenced_lock(const std::string& key,
+                                                   const std::string& owner,
+                                                   std::optional<Duration> ttl) override;
 
   /// Epoch milliseconds by the database's clock (what expirations are compared with).
   std::int64_t database_now();

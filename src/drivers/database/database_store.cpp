@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "detail/driver_registry.hpp"
+#include "detail/text.hpp"
 #include "verrou/errors.hpp"
 
 namespace verrou {
@@ -14,45 +15,6 @@ namespace {
 // Keys and owners go into varchar columns: text in the database's character set (UTF-8), so
 // bytes that are not UTF-8 would be refused by PostgreSQL and MySQL, or mangled. NUL is
 // refused too (PostgreSQL text cannot hold it).
-bool is_utf8_text(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c == 0) return false;
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    if ((c & 0xE0U) == 0xC0U) {
-      len = 2;
-      cp = c & 0x1FU;
-    } else if ((c & 0xF0U) == 0xE0U) {
-      len = 3;
-      cp = c & 0x0FU;
-    } else if ((c & 0xF8U) == 0xF0U) {
-      len = 4;
-      cp = c & 0x07U;
-    } else {
-      return false;
-    }
-    if (i + len > s.size()) return false;
-    for (std::size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0U) != 0x80U) return false;
-      cp = (cp << 6U) | (cc & 0x3FU);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
-      return false;
-    }
-    i += len;
-  }
-  return true;
-}
-
 void check_text(std::string_view what, std::string_view value) {
   if (what == "key") {
     validate_key(value, kMaxDatabaseKeyLength);
@@ -61,7 +23,7 @@ void check_text(std::string_view what, std::string_view value) {
                                " bytes long; SQL stores accept 1 to " +
                                std::to_string(kMaxDatabaseKeyLength) + " bytes");
   }
-  if (!is_utf8_text(value)) {
+  if (!detail::is_utf8_text(value)) {
     throw InvalidArgumentError("invalid lock " + std::string(what) +
                                ": SQL stores keep keys and owners as text, so they must be "
                                "valid UTF-8 without NUL bytes");
@@ -99,6 +61,17 @@ std::string quote_sql_identifier(std::string_view name, char quote) {
   return out;
 }
 
+std::optional<std::uint64_t> DatabaseAdapter::acquire_fenced_lock(const std::string& key,
+                                                                  const std::string& owner,
+                                                                  std::optional<Duration> ttl) {
+  (void)key;
+  (void)owner;
+  (void)ttl;
+  throw InvalidArgumentError(
+      "this DatabaseAdapter gives no fencing tokens (it does not implement "
+      "acquire_fenced_lock); check DatabaseStore::gives_fencing_tokens() before asking");
+}
+
 DatabaseStore::DatabaseStore(DatabaseStoreOptions options)
     : adapter_(std::move(options.adapter)), table_(std::move(options.table_name)) {
   if (!adapter_) {
@@ -107,6 +80,7 @@ DatabaseStore::DatabaseStore(DatabaseStoreOptions options)
         "one of the SQLite, PostgreSQL or MySQL adapters)");
   }
   validate_sql_identifier(table_);
+  fencing_ = adapter_->gives_fencing_tokens();
   adapter_->set_table_name(table_);
   if (options.auto_create_table) adapter_->create_table_if_not_exists();
 }
@@ -118,6 +92,7 @@ bool DatabaseStore::save(const std::string& key, const std::string& owner,
   check_text("key", key);
   check_text("owner", owner);
   validate_ttl(ttl);
+  if (fencing_) return adapter_->acquire_fenced_lock(key, owner, ttl).has_value();
   // The primary key refuses a second row, so only one inserter wins; a row left by an expired
   // lease is taken over by a conditional update, which the database also runs atomically.
   // Between the two, the row may vanish (released): try again a few times rather than report
@@ -129,6 +104,22 @@ bool DatabaseStore::save(const std::string& key, const std::string& owner,
     if (row && !row->expired) return false;
   }
   return false;
+}
+
+std::optional<std::uint64_t> DatabaseStore::save_fenced(const std::string& key,
+                                                        const std::string& owner,
+                                                        std::optional<Duration> ttl) {
+  check_text("key", key);
+  check_text("owner", owner);
+  validate_ttl(ttl);
+  if (!fencing_) {
+    throw InvalidArgumentError(
+        "this DatabaseStore gives no fencing tokens: its adapter does not implement "
+        "DatabaseAdapter::acquire_fenced_lock (see gives_fencing_tokens())");
+  }
+  // One statement or transaction takes the lock (insert, or take an expired row over) and
+  // raises the key's counter: no window where a row vanishes between two statements.
+  return adapter_->acquire_fenced_lock(key, owner, ttl);
 }
 
 void DatabaseStore::remove(const std::string& key, const std::string& owner) {
@@ -146,6 +137,14 @@ void DatabaseStore::force_remove(const std::string& key) {
   adapter_->delete_lock(key, std::nullopt);
 }
 
+// "No row changed" does not always mean "not held": MySQL counts changed rows (unless the
+// connection asked for found rows), so an extend that writes the expiration already there,
+// within the same millisecond, changes nothing. The row, read back, says which it was.
+bool DatabaseStore::still_held_by(const std::string& key, const std::string& owner) {
+  auto row = adapter_->get_lock(key);
+  return row && row->owner == owner && !row->expired;
+}
+
 bool DatabaseStore::exists(const std::string& key) {
   check_text("key", key);
   auto row = adapter_->get_lock(key);
@@ -156,7 +155,7 @@ void DatabaseStore::extend(const std::string& key, const std::string& owner, Dur
   check_text("key", key);
   check_text("owner", owner);
   validate_ttl(duration);
-  if (adapter_->extend_lock(key, owner, duration) == 0) {
+  if (adapter_->extend_lock(key, owner, duration) == 0 && !still_held_by(key, owner)) {
     throw LockNotOwnedError("cannot extend lock \"" + key +
                             "\": it is not held by this owner (never acquired, released, or "
                             "its lease expired)");

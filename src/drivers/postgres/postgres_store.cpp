@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -19,6 +18,8 @@
 
 #include "detail/driver_registry.hpp"
 #include "detail/url.hpp"
+#include "detail/text.hpp"
+#include "drivers/database/dialect.hpp"
 #include "drivers/database/options.hpp"
 #include "drivers/database/pool.hpp"
 #include "verrou/errors.hpp"
@@ -29,15 +30,14 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
-// Epoch milliseconds by the server's clock (clock_timestamp: the real time, not the start of
-// the transaction), rounded down: rounding to nearest would end leases up to 0.5 ms before the
-// holder's own expiration time, letting a second owner in while the first still acts.
-constexpr const char* kNow = "floor(extract(epoch from clock_timestamp()) * 1000)::bigint";
-
-enum Stmt : std::size_t { kInsert, kTakeOver, kDelete, kDeleteOwned, kExtend, kGet, kNowQ, kCount };
+// The statements, from the SQL dialect layer (drivers/database/dialect.hpp), prepared once per
+// connection under these names.
+enum Stmt : std::size_t {
+  kInsert, kTakeOver, kDelete, kDeleteOwned, kExtend, kGet, kNowQ, kAcquireFenced, kCount
+};
 constexpr std::array<const char*, kCount> kStmtNames = {
     "verrou_insert", "verrou_take_over", "verrou_delete", "verrou_delete_owned",
-    "verrou_extend", "verrou_get",       "verrou_now"};
+    "verrou_extend", "verrou_get",       "verrou_now",    "verrou_acquire_fenced"};
 
 struct Connection {
   PGconn* pg = nullptr;
@@ -60,19 +60,7 @@ using Result = std::unique_ptr<PGresult, ResultDeleter>;
 
 void ignore_notice(void*, const char*) {}
 
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
-std::uint64_t fnv1a(std::string_view s) {
-  std::uint64_t h = 1469598103934665603ULL;
-  for (char c : s) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
+std::string trim(std::string s) { return detail::trim_end(std::move(s)); }
 
 std::uint64_t to_count(const char* text) {
   std::uint64_t n = 0;
@@ -87,7 +75,7 @@ std::uint64_t to_count(const char* text) {
 struct PostgresAdapter::Impl {
   PostgresStoreOptions options;
   std::string server;   // host:port
-  std::string table;    // quoted
+  detail::sql::Statements statements;
   std::string channel;  // notification channel
   std::array<std::string, kCount> sql;
   std::unique_ptr<detail::ConnectionPool<Connection>> pool;
@@ -311,39 +299,27 @@ PostgresAdapter::~PostgresAdapter() = default;
 void PostgresAdapter::set_table_name(const std::string& table) {
   validate_sql_identifier(table);
   auto& i = *impl_;
-  i.table = quote_sql_identifier(table);
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a(table)));
-  i.channel = std::string("verrou_") + hex;
-  const std::string now = kNow;
-  const std::string live = "(\"expiration\" IS NULL OR \"expiration\" > " + now + ")";
-  const std::string notify = "SELECT pg_notify('" + i.channel + "', \"key\") FROM d";
-  const std::string& t = i.table;
-  i.sql[kInsert] = "INSERT INTO " + t + " (\"key\", \"owner\", \"expiration\") VALUES ($1, $2, " +
-                   "$3::bigint + " + now + ") ON CONFLICT (\"key\") DO NOTHING";
-  i.sql[kTakeOver] = "UPDATE " + t + " SET \"owner\" = $2, \"expiration\" = $3::bigint + " + now +
-                     " WHERE \"key\" = $1 AND \"expiration\" IS NOT NULL AND \"expiration\" <= " +
-                     now;
-  i.sql[kDelete] = "WITH d AS (DELETE FROM " + t + " WHERE \"key\" = $1 RETURNING \"key\") " + notify;
-  i.sql[kDeleteOwned] = "WITH d AS (DELETE FROM " + t +
-                        " WHERE \"key\" = $1 AND \"owner\" = $2 AND " + live +
-                        " RETURNING \"key\") " + notify;
-  i.sql[kExtend] = "UPDATE " + t + " SET \"expiration\" = $3::bigint + " + now +
-                   " WHERE \"key\" = $1 AND \"owner\" = $2 AND " + live;
-  i.sql[kGet] = "SELECT \"owner\", \"expiration\", \"expiration\" IS NOT NULL AND \"expiration\" <= " +
-                now + ", \"expiration\" - " + now + " FROM " + t + " WHERE \"key\" = $1";
-  i.sql[kNowQ] = "SELECT " + now;
+  i.statements = detail::sql::build(detail::sql::Dialect::postgresql, table,
+                                    {.placeholders = detail::sql::Placeholders::dollar});
+  const auto& st = i.statements;
+  i.channel = st.channel;
+  i.sql[kInsert] = st.insert.text;
+  i.sql[kTakeOver] = st.take_over.text;
+  i.sql[kDelete] = st.remove.text;
+  i.sql[kDeleteOwned] = st.remove_owned.text;
+  i.sql[kExtend] = st.extend.text;
+  i.sql[kGet] = st.get.text;
+  i.sql[kNowQ] = st.now_query.text;
+  i.sql[kAcquireFenced] = st.acquire_fenced.text;
 }
 
 void PostgresAdapter::create_table_if_not_exists() {
-  // CREATE TABLE IF NOT EXISTS alone races: two sessions can both see no table and one fails
-  // on the catalog's unique index. A transaction-scoped advisory lock makes creators take
-  // turns, and the later ones find the table.
-  const std::string sql = "BEGIN; SELECT pg_advisory_xact_lock(hashtext('verrou:create:' || " +
-                          std::string("'") + impl_->table.substr(1, impl_->table.size() - 2) +
-                          "')); CREATE TABLE IF NOT EXISTS " + impl_->table +
-                          " (\"key\" varchar(255) NOT NULL PRIMARY KEY, \"owner\" varchar(255) "
-                          "NOT NULL, \"expiration\" bigint NULL); COMMIT";
+  // One transaction, under the dialect's advisory lock: concurrent creators take turns, and
+  // the later ones find the tables.
+  const auto& st = impl_->statements;
+  std::string sql = "BEGIN; " + st.create_lock;
+  for (const auto& create : st.create_tables) sql += "; " + create;
+  sql += "; COMMIT";
   auto lease = impl_->pool->acquire();
   try {
     impl_->round_trip(lease, "create lock table",
@@ -379,7 +355,7 @@ std::uint64_t PostgresAdapter::delete_lock(const std::string& key,
                                            const std::optional<std::string>& owner) {
   Result r = owner ? impl_->run(kDeleteOwned, "release lock", {key.c_str(), owner->c_str()})
                    : impl_->run(kDelete, "force release lock", {key.c_str()});
-  return static_cast<std::uint64_t>(PQntuples(r.get()));
+  return PQntuples(r.get()) > 0 ? to_count(PQgetvalue(r.get(), 0, 0)) : 0;
 }
 
 std::uint64_t PostgresAdapter::extend_lock(const std::string& key, const std::string& owner,
@@ -395,8 +371,20 @@ std::optional<DatabaseLockRow> PostgresAdapter::get_lock(const std::string& key)
   DatabaseLockRow row;
   row.owner = PQgetvalue(r.get(), 0, 0);
   if (PQgetisnull(r.get(), 0, 1) == 0) row.expiration = std::stoll(PQgetvalue(r.get(), 0, 1));
-  row.expired = PQgetisnull(r.get(), 0, 2) == 0 && PQgetvalue(r.get(), 0, 2)[0] == 't';
+  row.expired = PQgetisnull(r.get(), 0, 2) == 0 && PQgetvalue(r.get(), 0, 2)[0] == '1';
   return row;
+}
+
+bool PostgresAdapter::gives_fencing_tokens() const noexcept { return true; }
+
+std::optional<std::uint64_t> PostgresAdapter::acquire_fenced_lock(const std::string& key,
+                                                                  const std::string& owner,
+                                                                  std::optional<Duration> ttl) {
+  const std::string ms = ttl ? std::to_string(ttl->count()) : std::string();
+  auto r = impl_->run(kAcquireFenced, "acquire lock",
+                      {key.c_str(), owner.c_str(), ttl ? ms.c_str() : nullptr});
+  if (PQntuples(r.get()) == 0) return std::nullopt;
+  return to_count(PQgetvalue(r.get(), 0, 0));
 }
 
 std::int64_t PostgresAdapter::database_now() {
@@ -424,7 +412,9 @@ std::optional<Acquired> PostgresStore::save_waiting(
   (void)waiting_since;  // every waiter is woken; the database decides who wins
   // A free lock needs no listener: most acquires end here, without tying up a listening
   // connection (with many threads, that would open a connection per acquire).
-  if (const auto stamp = clock_(); save(key, owner, ttl)) return Acquired{.written_at = stamp};
+  if (const auto stamp = clock_(); auto token = save_fenced(key, owner, ttl)) {
+    return Acquired{.written_at = stamp, .fencing_token = token};
+  }
   if (steady::now() >= until) return std::nullopt;
   auto& impl = *postgres_->impl_;
   // Listen before trying again: a release between a failed try and the wait is then not missed.
@@ -435,9 +425,9 @@ std::optional<Acquired> PostgresStore::save_waiting(
   try {
     while (PostgresAdapter::Impl::healthy(*listener)) {
       const auto stamp = clock_();
-      if (save(key, owner, ttl)) {
+      if (auto token = save_fenced(key, owner, ttl)) {
         give_back();
-        return Acquired{.written_at = stamp};
+        return Acquired{.written_at = stamp, .fencing_token = token};
       }
       // Wake at the latest when the holder's lease runs out (by the server's clock).
       auto wake = until;

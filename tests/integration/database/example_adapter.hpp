@@ -86,6 +86,29 @@ class MapAdapter : public verrou::DatabaseAdapter {
                                    .expired = !live(it->second)};
   }
 
+  // Optional: fencing tokens. The counters live in a table of their own, so a release (which
+  // deletes the lock's row) does not forget them:
+  //   CREATE TABLE IF NOT EXISTS "verrou_fencing" ("key" varchar(255) NOT NULL PRIMARY KEY,
+  //     "token" bigint NOT NULL)
+  [[nodiscard]] bool gives_fencing_tokens() const noexcept override { return true; }
+
+  // In one transaction (or one statement, as PostgreSQL's data-modifying CTEs allow):
+  //   INSERT INTO t (key, owner, expiration) VALUES (?, ?, ? + NOW)
+  //     ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expiration = excluded.expiration
+  //     WHERE t.expiration IS NOT NULL AND t.expiration <= NOW          -- 1 row: taken
+  //   INSERT INTO t_fencing (key, token) VALUES (?, 1)
+  //     ON CONFLICT (key) DO UPDATE SET token = t_fencing.token + 1     -- only when taken
+  //   SELECT token FROM t_fencing WHERE key = ?
+  std::optional<std::uint64_t> acquire_fenced_lock(const std::string& key,
+                                                   const std::string& owner,
+                                                   std::optional<verrou::Duration> ttl) override {
+    std::lock_guard lock(mutex_);
+    auto it = rows_.find(key);
+    if (it != rows_.end() && live(it->second)) return std::nullopt;
+    rows_.insert_or_assign(key, Row{owner, expiry(ttl)});
+    return ++tokens_[key];
+  }
+
   [[nodiscard]] const std::string& table() const { return table_; }
 
  private:
@@ -103,4 +126,5 @@ class MapAdapter : public verrou::DatabaseAdapter {
   std::mutex mutex_;
   std::string table_;
   std::map<std::string, Row> rows_;
+  std::map<std::string, std::uint64_t> tokens_;  // the fencing counters
 };
