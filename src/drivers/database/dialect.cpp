@@ -24,8 +24,7 @@ std::string hex16(std::uint64_t v) {
   return hex;
 }
 
-// Writes one statement's placeholders and records the parameters they stand
-// for.
+// Writes one statement's placeholders and records the parameters they stand for.
 class Writer {
  public:
   explicit Writer(Placeholders style) : style_(style) {}
@@ -33,10 +32,9 @@ class Writer {
   // The placeholder for `p` at this point of the text.
   std::string operator()(Param p) {
     if (style_ == Placeholders::dollar || style_ == Placeholders::numbered) {
-      // Numbered by what they stand for (key 1, owner 2, milliseconds 3), so
-      // every statement binds the same list, or a prefix of it: no statement
-      // uses a later value without the earlier ones (a number left unused would
-      // have no type for PostgreSQL to infer).
+      // Numbered by what they stand for (key 1, owner 2, milliseconds 3), so every statement binds
+      // the same list, or a prefix of it: no statement uses a later value without the earlier ones
+      // (a number left unused would have no type for PostgreSQL to infer).
       const auto n = static_cast<std::size_t>(p) + 1;
       while (params_.size() < n) params_.push_back(static_cast<Param>(params_.size()));
       return (style_ == Placeholders::dollar ? "$" : "?") + std::to_string(n);
@@ -66,28 +64,25 @@ struct Names {
 std::string now_of(Dialect d) {
   switch (d) {
     case Dialect::sqlite:
-      // 3.40 has no unixepoch('subsec'): from the Julian day ('now' is fixed per
-      // statement, in whole milliseconds).
+      // 3.40 has no unixepoch('subsec'): from the Julian day ('now' is fixed per statement, in
+      // whole milliseconds).
       return "CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS "
              "INTEGER)";
     case Dialect::postgresql:
-      // clock_timestamp(): the real time, not the start of the transaction;
-      // rounded down, so a lease never ends before the expiration its holder
-      // computed.
+      // clock_timestamp(): the real time, not the start of the transaction; rounded down, so a
+      // lease never ends before the expiration its holder computed.
       return "CAST(floor(extract(epoch from clock_timestamp()) * 1000) AS "
              "bigint)";
     case Dialect::mysql:
-      // UTC_TIMESTAMP does not depend on the session's time zone, which the store
-      // leaves as the application set it (no daylight-saving hour is ambiguous
-      // either).
+      // UTC_TIMESTAMP does not depend on the session's time zone, which the store leaves as the
+      // application set it (no daylight-saving hour is ambiguous either).
       return "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01', UTC_TIMESTAMP(3)) DIV "
              "1000)";
     case Dialect::sql_server:
       return "DATEDIFF_BIG(millisecond, CAST('1970-01-01' AS datetime2), "
              "SYSUTCDATETIME())";
     case Dialect::oracle:
-      // Whole seconds from the DATE difference, milliseconds from the seconds
-      // field.
+      // Whole seconds from the DATE difference, milliseconds from the seconds field.
       return "(ROUND((CAST(SYS_EXTRACT_UTC(SYSTIMESTAMP) AS DATE) - DATE "
              "'1970-01-01') * "
              "86400000) + TRUNC(MOD(EXTRACT(SECOND FROM "
@@ -102,7 +97,7 @@ std::string now_of(Dialect d) {
 }
 
 // A bound number of milliseconds as the dialect's 64-bit integer.
-std::string ms_of(Dialect d, const std::string &placeholder) {
+std::string ms_of(Dialect d, const std::string& placeholder) {
   switch (d) {
     case Dialect::sqlite:
       return "CAST(" + placeholder + " AS INTEGER)";
@@ -124,8 +119,8 @@ std::string from_dual(Dialect d) {
   return {};
 }
 
-std::vector<std::string> create_statements(Dialect d, const Statements &s, const Names &n,
-                                           const BuildOptions &options) {
+std::vector<std::string> create_statements(Dialect d, const Statements& s, const Names& n,
+                                           const BuildOptions& options) {
   const std::string lock_columns = n.K + " varchar(255) NOT NULL PRIMARY KEY, " + n.O +
                                    " varchar(255) NOT NULL, " + n.E + " bigint NULL";
   const std::string token_columns =
@@ -137,8 +132,8 @@ std::vector<std::string> create_statements(Dialect d, const Statements &s, const
       return {"CREATE TABLE IF NOT EXISTS " + s.table + " (" + lock_columns + ")",
               "CREATE TABLE IF NOT EXISTS " + s.fencing_table + " (" + token_columns + ")"};
     case Dialect::mysql: {
-      // Keys compare byte for byte: a binary collation, without padding where the
-      // server has one ("k" and "k " are two keys).
+      // Keys compare byte for byte: a binary collation, without padding where the server has one
+      // ("k" and "k " are two keys).
       const std::string tail =
           ", PRIMARY KEY (" + n.K + ")) CHARACTER SET utf8mb4 COLLATE " + options.mysql_collation;
       return {"CREATE TABLE IF NOT EXISTS " + s.table + " (" + n.K + " varchar(255) NOT NULL, " +
@@ -147,8 +142,8 @@ std::vector<std::string> create_statements(Dialect d, const Statements &s, const
                   " varchar(255) NOT NULL, " + n.T + " bigint NOT NULL" + tail};
     }
     case Dialect::sql_server: {
-      // nvarchar with a binary collation: Unicode keys, compared exactly (SQL
-      // Server's default collations ignore case).
+      // nvarchar with a binary collation: Unicode keys, compared exactly (SQL Server's default
+      // collations ignore case).
       const std::string key = n.K +
                               " nvarchar(255) COLLATE Latin1_General_100_BIN2 NOT NULL "
                               "PRIMARY KEY, ";
@@ -159,7 +154,7 @@ std::vector<std::string> create_statements(Dialect d, const Statements &s, const
     }
     case Dialect::oracle: {
       // ORA-00955: the name is already used (another creator won).
-      auto create = [](const std::string &body) {
+      auto create = [](const std::string& body) {
         return "BEGIN EXECUTE IMMEDIATE 'CREATE TABLE " + body +
                "'; EXCEPTION WHEN OTHERS THEN IF SQLCODE != -955 THEN RAISE; END "
                "IF; END;";
@@ -170,7 +165,7 @@ std::vector<std::string> create_statements(Dialect d, const Statements &s, const
               create(s.fencing_table + " (" + key + n.T + " NUMBER(19) NOT NULL)")};
     }
     case Dialect::firebird: {
-      auto create = [](const std::string &raw, const std::string &body) {
+      auto create = [](const std::string& raw, const std::string& body) {
         return "EXECUTE BLOCK AS BEGIN IF (NOT EXISTS (SELECT 1 FROM "
                "RDB$RELATIONS WHERE "
                "RDB$RELATION_NAME = '" +
@@ -205,7 +200,7 @@ std::string fencing_table_name(std::string_view table) {
 
 std::string notification_channel(std::string_view table) { return "verrou_" + hex16(fnv1a(table)); }
 
-Statements build(Dialect d, std::string_view table, const BuildOptions &options) {
+Statements build(Dialect d, std::string_view table, const BuildOptions& options) {
   Statements s;
   s.dialect = d;
   s.raw_table = std::string(table);
@@ -218,26 +213,24 @@ Statements build(Dialect d, std::string_view table, const BuildOptions &options)
   s.table = quote_sql_identifier(table, n.quote);
   s.fencing_table = quote_sql_identifier(fencing_table_name(table), n.quote);
   s.now = now_of(d);
-  const std::string &t = s.table;
-  const std::string &now = s.now;
-  const std::string &K = n.K;
-  const std::string &O = n.O;
-  const std::string &E = n.E;
-  const std::string &T = n.T;
+  const std::string& t = s.table;
+  const std::string& now = s.now;
+  const std::string& K = n.K;
+  const std::string& O = n.O;
+  const std::string& E = n.E;
+  const std::string& T = n.T;
   const std::string live = "(" + E + " IS NULL OR " + E + " > " + now + ")";
   const std::string expired = E + " IS NOT NULL AND " + E + " <= " + now;
   const std::string columns = " (" + K + ", " + O + ", " + E + ")";
   const bool inexact = d == Dialect::mysql && options.keys == KeyComparison::inexact;
 
-  // The writer records parameters in the order it is called, and the operands
-  // of `+` are evaluated in no fixed order: one placeholder call per
-  // expression.
+  // The writer records parameters in the order it is called, and the operands of `+` are evaluated
+  // in no fixed order: one placeholder call per expression.
   Writer w(options.placeholders);
   auto ms = [&] { return ms_of(d, w(Param::ms)); };
-  // On a MySQL table whose collation is not exact, `=` on the column finds the
-  // row through the primary key, and the bytes (in UTF-8) must then match too:
-  // a statement never acts on the row of a key that only compares equal
-  // ("Deploy" for "deploy", "k " for "k").
+  // On a MySQL table whose collation is not exact, `=` on the column finds the row through the
+  // primary key, and the bytes (in UTF-8) must then match too: a statement never acts on the row of
+  // a key that only compares equal ("Deploy" for "deploy", "k " for "k").
   auto exact_key = [&]() -> std::string {
     if (!inexact) return {};
     return " AND CAST(CONVERT(" + K + " USING utf8mb4) AS BINARY) = CAST(" + w(Param::key) +
@@ -270,9 +263,9 @@ Statements build(Dialect d, std::string_view table, const BuildOptions &options)
     case Dialect::mysql:
     case Dialect::oracle:
     case Dialect::firebird: {
-      // A plain INSERT: a duplicate key is an error the adapter reads as "0
-      // rows". (MySQL's INSERT IGNORE would also turn a value the column cannot
-      // hold into a warning and store a different key.)
+      // A plain INSERT: a duplicate key is an error the adapter reads as "0 rows". (MySQL's INSERT
+      // IGNORE would also turn a value the column cannot hold into a warning and store a different
+      // key.)
       const std::string k = w(Param::key);
       const std::string o = w(Param::owner);
       s.insert = w.take("INSERT INTO " + t + columns + " VALUES (" + k + ", " + o + ", " + ms() +
@@ -293,11 +286,10 @@ Statements build(Dialect d, std::string_view table, const BuildOptions &options)
     s.remove_owned = w.take(std::move(text));
   }
   if (d == Dialect::postgresql) {
-    // Releases are announced from the same statement, so a waiter of any
-    // adapter (which LISTENs on this channel) wakes when any adapter releases.
-    // The count says whether a row went.
+    // Releases are announced from the same statement, so a waiter of any adapter (which LISTENs on
+    // this channel) wakes when any adapter releases. The count says whether a row went.
     s.channel = notification_channel(table);
-    auto notify = [&](Statement &st) {
+    auto notify = [&](Statement& st) {
       st.text = "WITH d AS (" + st.text + " RETURNING " + K +
                 ") SELECT count(*) FROM (SELECT pg_notify(" + quote_literal(s.channel) + ", " + K +
                 ") AS n FROM d) AS notified";
@@ -312,8 +304,8 @@ Statements build(Dialect d, std::string_view table, const BuildOptions &options)
     text += w(Param::owner) + " AND " + live;
     s.extend = w.take(std::move(text));
   }
-  // (MySQL: a table made by Verrou's knex store has an unsigned expiration,
-  // which cannot go below zero in arithmetic.)
+  // (MySQL: a table made by Verrou's knex store has an unsigned expiration, which cannot go below
+  // zero in arithmetic.)
   const std::string signed_e = d == Dialect::mysql ? "CAST(" + E + " AS SIGNED)" : E;
   s.get = w.take("SELECT " + O + ", " + E + ", CASE WHEN " + expired + " THEN 1 ELSE 0 END, " +
                  signed_e + " - " + now + " FROM " + t + " WHERE " + key_is());
@@ -321,22 +313,21 @@ Statements build(Dialect d, std::string_view table, const BuildOptions &options)
   s.probe = "SELECT COUNT(*) FROM " + t + " WHERE 1 = 0";
 
   // Fencing.
-  const std::string &f = s.fencing_table;
+  const std::string& f = s.fencing_table;
   switch (d) {
     case Dialect::postgresql: {
       s.fenced = Statements::FencedAcquire::one_statement;
       const std::string k = w(Param::key);
       const std::string o = w(Param::owner);
       const std::string m = ms();
-      // One statement: insert, or take an expired row over; then raise the key's
-      // counter for the row taken, and return it. No row: someone holds the lock.
+      // One statement: insert, or take an expired row over; then raise the key's counter for the
+      // row taken, and return it. No row: someone holds the lock.
       const std::string upsert =
           "INSERT INTO " + t + " AS l" + columns + " VALUES (" + k + ", " + o + ", " + m + " + " +
           now + ") ON CONFLICT (" + K + ") DO UPDATE SET " + O + " = EXCLUDED." + O + ", " + E +
           " = EXCLUDED." + E + " WHERE l." + E + " IS NOT NULL AND l." + E + " <= " + now;
       s.acquire = w.take(upsert);
-      // The same text again inside the CTE: record its parameters again, in its
-      // order.
+      // The same text again inside the CTE: record its parameters again, in its order.
       w(Param::key);
       w(Param::owner);
       w(Param::ms);
@@ -360,19 +351,18 @@ Statements build(Dialect d, std::string_view table, const BuildOptions &options)
     }
     case Dialect::mysql: {
       s.fenced = Statements::FencedAcquire::mysql_batch;
-      // After `take_over` in the same batch: inserts only when it took nothing
-      // over, and a key that has a row (held) stops the batch with a
-      // duplicate-key error, which is the answer "held". So the statements after
-      // it run only for a lock just taken, and none of this depends on how the
-      // connection counts rows (CLIENT_FOUND_ROWS).
-      const std::string k = w(Param::key);
-      const std::string o = w(Param::owner);
-      const std::string m = ms();
-      s.acquire = w.take("INSERT INTO " + t + columns + " SELECT " + k + ", " + o + ", " + m +
-                         " + " + now + " FROM DUAL WHERE ROW_COUNT() = 0");
-      s.bump_token =
-          w.take("INSERT INTO " + f + " (" + K + ", " + T + ") VALUES (" + w(Param::key) +
-                 ", 1) ON DUPLICATE KEY UPDATE " + T + " = " + T + " + 1");
+      // The new token is left in LAST_INSERT_ID(), which the server sends back with the statement's
+      // result (its insert id): no query to read it. Whichever the server evaluates first, the
+      // constant for a new row or the increment, the last one wins.
+      const std::string bump = "INSERT INTO " + f + " (" + K + ", " + T + ") ";
+      const std::string raise =
+          " ON DUPLICATE KEY UPDATE " + T + " = LAST_INSERT_ID(" + T + " + 1)";
+      s.bump_token = w.take(bump + "VALUES (" + w(Param::key) + ", LAST_INSERT_ID(1))" + raise);
+      // After `take_over`: raises the counter only when it took the row over (ROW_COUNT() is the
+      // previous statement's count, 1 or 0 whether or not the connection asked for found rows,
+      // since a row taken over always changes).
+      s.bump_token_if_taken = w.take(bump + "SELECT " + w(Param::key) +
+                                     ", LAST_INSERT_ID(1) FROM DUAL WHERE ROW_COUNT() > 0" + raise);
       break;
     }
     case Dialect::sql_server:
@@ -389,9 +379,8 @@ Statements build(Dialect d, std::string_view table, const BuildOptions &options)
 
   s.create_tables = create_statements(d, s, n, options);
   if (d == Dialect::postgresql) {
-    // CREATE TABLE IF NOT EXISTS alone races on PostgreSQL (two sessions both
-    // find no table; one fails on the catalog's unique index): creators take
-    // turns on this lock.
+    // CREATE TABLE IF NOT EXISTS alone races on PostgreSQL (two sessions both find no table; one
+    // fails on the catalog's unique index): creators take turns on this lock.
     s.create_lock = "SELECT pg_advisory_xact_lock(hashtext(" +
                     quote_literal("verrou:create:" + s.raw_table) + "))";
   }
@@ -404,9 +393,9 @@ MysqlVersion parse_mysql_version(std::string_view version) {
               version.find("mariadb") != std::string_view::npos;
   // MariaDB 10 once reported itself as "5.5.5-10.x.y-MariaDB" to old clients.
   if (v.mariadb && version.substr(0, 6) == "5.5.5-") version.remove_prefix(6);
-  unsigned *parts[3] = {&v.major, &v.minor, &v.patch};
+  unsigned* parts[3] = {&v.major, &v.minor, &v.patch};
   std::size_t i = 0;
-  for (unsigned *part : parts) {
+  for (unsigned* part : parts) {
     if (i >= version.size() || version[i] < '0' || version[i] > '9') break;
     unsigned n = 0;
     while (i < version.size() && version[i] >= '0' && version[i] <= '9' && n < 100000) {
@@ -420,7 +409,7 @@ MysqlVersion parse_mysql_version(std::string_view version) {
   return v;
 }
 
-std::string mysql_binary_collation(const MysqlVersion &v) {
+std::string mysql_binary_collation(const MysqlVersion& v) {
   if (v.mariadb) return "utf8mb4_nopad_bin";  // MariaDB 10.2 and later
   const bool has_0900_bin = v.major > 8 || (v.major == 8 && (v.minor > 0 || v.patch >= 17));
   return has_0900_bin ? "utf8mb4_0900_bin" : "utf8mb4_bin";
@@ -442,8 +431,8 @@ Statement mysql_key_collation_query(Placeholders placeholders) {
       w(Param::key) + " AND COLUMN_NAME = 'key'");
 }
 
-std::string inline_values(const Statement &statement, const std::vector<std::string> &values) {
-  const std::string &text = statement.text;
+std::string inline_values(const Statement& statement, const std::vector<std::string>& values) {
+  const std::string& text = statement.text;
   std::string out;
   out.reserve(text.size() + 64);
   std::size_t next = 0;
@@ -469,13 +458,19 @@ std::string inline_values(const Statement &statement, const std::vector<std::str
   return out;
 }
 
-std::string mysql_fenced_batch(const Statements &s, const std::vector<std::string> &take_over,
-                               const std::vector<std::string> &acquire,
-                               const std::vector<std::string> &bump,
-                               const std::vector<std::string> &read) {
-  return "START TRANSACTION;" + inline_values(s.take_over, take_over) + ";" +
-         inline_values(s.acquire, acquire) + ";" + inline_values(s.bump_token, bump) + ";" +
-         inline_values(s.read_token, read) + ";COMMIT";
+std::string mysql_fenced_insert_batch(const Statements& s, const std::vector<std::string>& insert,
+                                      const std::vector<std::string>& bump) {
+  return "START TRANSACTION;" + inline_values(s.insert, insert) + ";" +
+         inline_values(s.bump_token, bump) + ";COMMIT";
+}
+
+std::string mysql_fenced_take_over_batch(const Statements& s,
+                                         const std::vector<std::string>& take_over,
+                                         const std::vector<std::string>& bump) {
+  // A new transaction: the failed insert's shared lock on the existing row is released before
+  // the update asks for an exclusive one (two clients upgrading at once would deadlock).
+  return "ROLLBACK;START TRANSACTION;" + inline_values(s.take_over, take_over) + ";" +
+         inline_values(s.bump_token_if_taken, bump) + ";COMMIT";
 }
 
 }  // namespace verrou::detail::sql

@@ -44,12 +44,12 @@ struct MysqlAdapter::Impl {
   std::string server;  // host:port
   std::string table;   // as given
   std::unique_ptr<detail::ConnectionPool<Connection>> pool;
-  // The statements, built once the key column's collation is known (it decides
-  // whether keys need an exact comparison), so on first use.
+  // The statements, built once the key column's collation is known (it decides whether keys need an
+  // exact comparison), so on first use.
   std::mutex sql_mutex;
   std::shared_ptr<const sql::Statements> statements;
 
-  [[noreturn]] void fail(std::string_view operation, const Failure &f) const {
+  [[noreturn]] void fail(std::string_view operation, const Failure& f) const {
     throw LockStorageError("MySQL " + server + ": " + std::string(operation) +
                            " failed: " + f.message + " (error " + std::to_string(f.code) + ")");
   }
@@ -58,11 +58,10 @@ struct MysqlAdapter::Impl {
     static std::once_flag library;
     std::call_once(library, [] { mysql_library_init(0, nullptr, nullptr); });
     if (options.connection != nullptr) {
-      // The application's connection: its session is left as it is (time zone,
-      // flags).
+      // The application's connection: its session is left as it is (time zone, flags).
       return std::make_unique<Connection>(options.connection, false, options.prepared_statements);
     }
-    MYSQL *my = mysql_init(nullptr);
+    MYSQL* my = mysql_init(nullptr);
     if (my == nullptr) {
       throw LockStorageError("MySQL " + server + ": connect failed: out of memory");
     }
@@ -84,17 +83,16 @@ struct MysqlAdapter::Impl {
   }
 
   // An idle connection has nothing to read unless the server closed it.
-  static bool healthy(Connection &c) {
+  static bool healthy(Connection& c) {
     pollfd p{static_cast<int>(mysql_get_socket(c.handle())), POLLIN, 0};
     if (p.fd < 0) return false;
     return poll(&p, 1, 0) == 0;
   }
 
-  // Runs `f(connection)` (which returns an optional Failure) on a leased
-  // connection: retries a deadlock victim (the server rolled it back), drops a
-  // connection that failed.
+  // Runs `f(connection)` (which returns an optional Failure) on a leased connection: retries a
+  // deadlock victim (the server rolled it back), drops a connection that failed.
   template <class F>
-  void with_connection(std::string_view operation, F &&f) {
+  void with_connection(std::string_view operation, F&& f) {
     auto lease = pool->acquire();
     for (int attempt = 0;; ++attempt) {
       auto failed = f(*lease);
@@ -105,20 +103,19 @@ struct MysqlAdapter::Impl {
     }
   }
 
-  const sql::Statements &sql() {
+  const sql::Statements& sql() {
     std::lock_guard lock(sql_mutex);
     if (!statements) statements = build_statements();
     return *statements;
   }
 
-  // Reads the key column's collation: on a table made by another tool with a
-  // case-insensitive or PAD SPACE collation, every statement also compares the
-  // key's bytes.
+  // Reads the key column's collation: on a table made by another tool with a case-insensitive or
+  // PAD SPACE collation, every statement also compares the key's bytes.
   std::shared_ptr<const sql::Statements> build_statements() {
     sql::BuildOptions build{.placeholders = sql::Placeholders::question};
     std::optional<std::string> collation;
     bool found = false;
-    with_connection("read the key column's collation", [&](Connection &c) {
+    with_connection("read the key column's collation", [&](Connection& c) {
       build.mysql_collation =
           sql::mysql_binary_collation(sql::parse_mysql_version(mysql_get_server_info(c.handle())));
       Outcome out;
@@ -130,19 +127,18 @@ struct MysqlAdapter::Impl {
       }
       return failed;
     });
-    // No table yet (it is created later by someone else): compare exactly in
-    // any case.
+    // No table yet (it is created later by someone else): compare exactly in any case.
     build.keys = found && sql::mysql_collation_is_exact(collation.value_or(""))
                      ? sql::KeyComparison::exact
                      : sql::KeyComparison::inexact;
     return std::make_shared<const sql::Statements>(sql::build(sql::Dialect::mysql, table, build));
   }
 
-  Outcome run(Stmt kind, const sql::Statement &statement, std::string_view operation,
-              const Values &values, bool duplicate_is_zero = false) {
+  Outcome run(Stmt kind, const sql::Statement& statement, std::string_view operation,
+              const Values& values, bool duplicate_is_zero = false) {
     Outcome out;
     bool duplicate = false;
-    with_connection(operation, [&](Connection &c) -> std::optional<Failure> {
+    with_connection(operation, [&](Connection& c) -> std::optional<Failure> {
       out = {};
       auto failed = c.run(kind, statement, values, out);
       if (failed && duplicate_is_zero && failed->code == detail::mysql::kDuplicateKey) {
@@ -175,7 +171,7 @@ MysqlAdapter::MysqlAdapter(MysqlStoreOptions options) : impl_(std::make_unique<I
   impl_->server = borrowed ? std::string("(application's connection)")
                            : options.host + ":" + std::to_string(options.port);
   impl_->options = std::move(options);
-  Impl *impl = impl_.get();
+  Impl* impl = impl_.get();
   impl_->pool = std::make_unique<detail::ConnectionPool<Connection>>(
       borrowed ? 1 : impl_->options.pool_size, [impl] { return impl->connect(); },
       borrowed ? detail::ConnectionPool<Connection>::Healthy{} : &Impl::healthy,
@@ -184,7 +180,7 @@ MysqlAdapter::MysqlAdapter(MysqlStoreOptions options) : impl_(std::make_unique<I
 
 MysqlAdapter::~MysqlAdapter() = default;
 
-void MysqlAdapter::set_table_name(const std::string &table) {
+void MysqlAdapter::set_table_name(const std::string& table) {
   validate_sql_identifier(table);
   std::lock_guard lock(impl_->sql_mutex);
   impl_->table = table;
@@ -192,15 +188,14 @@ void MysqlAdapter::set_table_name(const std::string &table) {
 }
 
 void MysqlAdapter::create_table_if_not_exists() {
-  // MySQL and MariaDB take a metadata lock on the name, so concurrent creators
-  // queue and the later ones find the table. The collation depends on the
-  // server's version.
-  auto &impl = *impl_;
-  impl.with_connection("create lock table", [&](Connection &c) -> std::optional<Failure> {
+  // MySQL and MariaDB take a metadata lock on the name, so concurrent creators queue and the later
+  // ones find the table. The collation depends on the server's version.
+  auto& impl = *impl_;
+  impl.with_connection("create lock table", [&](Connection& c) -> std::optional<Failure> {
     const auto version = sql::parse_mysql_version(mysql_get_server_info(c.handle()));
     const auto creating = sql::build(sql::Dialect::mysql, impl.table,
                                      {.mysql_collation = sql::mysql_binary_collation(version)});
-    for (const auto &text : creating.create_tables) {
+    for (const auto& text : creating.create_tables) {
       if (auto failed = c.execute(text)) return failed;
     }
     return std::nullopt;
@@ -209,28 +204,28 @@ void MysqlAdapter::create_table_if_not_exists() {
   impl.statements.reset();  // read the collation of the table as it now is
 }
 
-bool MysqlAdapter::insert_lock(const std::string &key, const std::string &owner,
+bool MysqlAdapter::insert_lock(const std::string& key, const std::string& owner,
                                std::optional<Duration> ttl) {
   // A duplicate key means the row exists: 0 rows.
-  const auto &s = impl_->sql();
+  const auto& s = impl_->sql();
   return impl_
              ->run(detail::mysql::kInsert, s.insert, "insert lock", {&key, &owner, ms_of(ttl)},
                    true)
              .affected > 0;
 }
 
-std::uint64_t MysqlAdapter::acquire_expired_lock(const std::string &key, const std::string &owner,
+std::uint64_t MysqlAdapter::acquire_expired_lock(const std::string& key, const std::string& owner,
                                                  std::optional<Duration> ttl) {
-  const auto &s = impl_->sql();
+  const auto& s = impl_->sql();
   return impl_
       ->run(detail::mysql::kTakeOver, s.take_over, "take over expired lock",
             {&key, &owner, ms_of(ttl)})
       .affected;
 }
 
-std::uint64_t MysqlAdapter::delete_lock(const std::string &key,
-                                        const std::optional<std::string> &owner) {
-  const auto &s = impl_->sql();
+std::uint64_t MysqlAdapter::delete_lock(const std::string& key,
+                                        const std::optional<std::string>& owner) {
+  const auto& s = impl_->sql();
   if (owner) {
     return impl_
         ->run(detail::mysql::kDeleteOwned, s.remove_owned, "release lock",
@@ -242,19 +237,19 @@ std::uint64_t MysqlAdapter::delete_lock(const std::string &key,
       .affected;
 }
 
-std::uint64_t MysqlAdapter::extend_lock(const std::string &key, const std::string &owner,
+std::uint64_t MysqlAdapter::extend_lock(const std::string& key, const std::string& owner,
                                         Duration duration) {
-  const auto &s = impl_->sql();
+  const auto& s = impl_->sql();
   return impl_
       ->run(detail::mysql::kExtend, s.extend, "extend lock", {&key, &owner, duration.count()})
       .affected;
 }
 
-std::optional<DatabaseLockRow> MysqlAdapter::get_lock(const std::string &key) {
-  const auto &s = impl_->sql();
+std::optional<DatabaseLockRow> MysqlAdapter::get_lock(const std::string& key) {
+  const auto& s = impl_->sql();
   auto out = impl_->run(detail::mysql::kGet, s.get, "read lock", {&key, nullptr, std::nullopt});
   if (!out.row || out.row->size() < 3 || !(*out.row)[0]) return std::nullopt;
-  const auto &row = *out.row;
+  const auto& row = *out.row;
   DatabaseLockRow r;
   r.owner = *row[0];
   if (row[1]) r.expiration = std::stoll(*row[1]);
@@ -264,20 +259,20 @@ std::optional<DatabaseLockRow> MysqlAdapter::get_lock(const std::string &key) {
 
 bool MysqlAdapter::gives_fencing_tokens() const noexcept { return true; }
 
-std::optional<std::uint64_t> MysqlAdapter::acquire_fenced_lock(const std::string &key,
-                                                               const std::string &owner,
+std::optional<std::uint64_t> MysqlAdapter::acquire_fenced_lock(const std::string& key,
+                                                               const std::string& owner,
                                                                std::optional<Duration> ttl) {
-  auto &impl = *impl_;
-  const auto &s = impl.sql();
+  auto& impl = *impl_;
+  const auto& s = impl.sql();
   std::optional<std::uint64_t> token;
-  impl.with_connection("acquire lock", [&](Connection &c) {
+  impl.with_connection("acquire lock", [&](Connection& c) {
     return c.acquire_fenced(s, {&key, &owner, ms_of(ttl)}, token);
   });
   return token;
 }
 
 std::int64_t MysqlAdapter::database_now() {
-  const auto &s = impl_->sql();
+  const auto& s = impl_->sql();
   auto out = impl_->run(detail::mysql::kNow, s.now_query, "read clock", {});
   if (!out.row || out.row->empty() || !out.row->front()) {
     throw LockStorageError("MySQL " + impl_->server + ": read clock failed: no row");
@@ -285,7 +280,7 @@ std::int64_t MysqlAdapter::database_now() {
   return std::stoll(*out.row->front());
 }
 
-const std::string &MysqlAdapter::server() const { return impl_->server; }
+const std::string& MysqlAdapter::server() const { return impl_->server; }
 
 std::shared_ptr<DatabaseStore> make_mysql_store(MysqlStoreOptions options) {
   auto table = options.table_name;
@@ -307,7 +302,7 @@ StoreFactory mysql_store(MysqlStoreOptions options) {
 namespace detail {
 namespace {
 
-std::shared_ptr<LockStore> open_mysql(const Url &url) {
+std::shared_ptr<LockStore> open_mysql(const Url& url) {
   url.check_params({"table", "pool_size", "connect_timeout", "query_timeout", "auto_create_table",
                     "prepared_statements"});
   if (!url.has_authority || url.hosts.size() != 1 || url.path.size() < 2) {
@@ -333,7 +328,7 @@ std::shared_ptr<LockStore> open_mysql(const Url &url) {
 
 }  // namespace
 
-void register_mysql_driver(DriverRegistry &registry) {
+void register_mysql_driver(DriverRegistry& registry) {
   registry.add("mysql", &open_mysql);
   registry.add("mariadb", &open_mysql);
 }

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// What the SOCI adapter keeps: its sessions (a pool of its own, the
-// application's pool or session), how a statement gets a session, and the
-// statements of its dialect. SOCI's part only: the SQL comes from the dialect
-// layer (drivers/database/dialect.hpp).
+// What the SOCI adapter keeps: its sessions (a pool of its own, the application's pool or session),
+// how a statement gets a session, and the statements of its dialect. SOCI's part only: the SQL
+// comes from the dialect layer (drivers/database/dialect.hpp).
 #pragma once
 
 // clang-format off
@@ -33,8 +32,7 @@
 namespace verrou {
 namespace detail {
 
-// The statements the adapter runs (sql::Statements members, and the collation
-// query).
+// The statements the adapter runs (sql::Statements members, and the collation query).
 enum SociStmt : std::size_t {
   kSociInsert,
   kSociTakeOver,
@@ -61,24 +59,22 @@ struct OwnSession {
   bool multi_statements = false;  // mysql backend: the session takes multi-statement texts
 
   OwnSession();
-  OwnSession(const OwnSession &) = delete;
-  OwnSession &operator=(const OwnSession &) = delete;
+  OwnSession(const OwnSession&) = delete;
+  OwnSession& operator=(const OwnSession&) = delete;
   ~OwnSession();  // statements before their session
 };
 
-// An idle session of the store's own pool is still usable when its socket has
-// nothing to read.
-bool idle_session_healthy(soci::session &s);
+// An idle session of the store's own pool is still usable when its socket has nothing to read.
+bool idle_session_healthy(soci::session& s);
 // SOCI's is_connected, never throwing.
-bool session_connected(soci::session &s) noexcept;
-// Registers the backends linked into verrou, so `soci::session(name, …)` needs
-// no dlopen.
+bool session_connected(soci::session& s) noexcept;
+// Registers the backends linked into verrou, so `soci::session(name, …)` needs no dlopen.
 void register_linked_soci_backends();
 // Whether `e` reports a duplicate key (a row with that key exists).
-bool is_duplicate_key(const soci::soci_error &e);
-// mysql backend: lets the store's own session take multi-statement texts (the
-// fenced acquire in one round trip). Does nothing on other backends.
-void enable_multi_statements(OwnSession &own);
+bool is_duplicate_key(const soci::soci_error& e);
+// mysql backend: lets the store's own session take multi-statement texts (the fenced acquire in one
+// round trip). Does nothing on other backends.
+void enable_multi_statements(OwnSession& own);
 
 }  // namespace detail
 
@@ -88,60 +84,55 @@ struct SociAdapter::Impl {
   std::vector<std::string> secrets;
   std::unique_ptr<detail::ConnectionPool<detail::OwnSession>> own_pool;
   bool in_memory = false;  // an in-memory SQLite database
-  // Who may use options.session: a flag under a mutex, so a caller can wait
-  // with a timeout (std::timed_mutex would do, but its clocked lock is
-  // invisible to ThreadSanitizer).
+  // Who may use options.session: a flag under a mutex, so a caller can wait with a timeout
+  // (std::timed_mutex would do, but its clocked lock is invisible to ThreadSanitizer).
   std::mutex session_mutex;
   std::condition_variable session_free;
   bool session_busy = false;
   std::string table = "verrou";
 
-  // The statements, built on first use (resolving the dialect may need a
-  // session). Replaced ones are kept until the adapter goes, as other threads
-  // may still read them.
+  // The statements, built on first use (resolving the dialect may need a session). Replaced ones
+  // are kept until the adapter goes, as other threads may still read them.
   std::mutex sql_mutex;
   std::vector<std::unique_ptr<const detail::sql::Statements>> sql_storage;
-  std::atomic<const detail::sql::Statements *> sql_ptr{nullptr};
+  std::atomic<const detail::sql::Statements*> sql_ptr{nullptr};
 
   // --- soci_session.cpp
 
-  // The database's message, without SOCI's echo of the statement and its bound
-  // values (which include owner tokens) and never with a password.
+  // The database's message, without SOCI's echo of the statement and its bound values (which
+  // include owner tokens) and never with a password.
   [[nodiscard]] std::string clean(std::string message) const;
-  [[noreturn]] void fail(std::string_view operation, const std::string &cause) const;
+  [[noreturn]] void fail(std::string_view operation, const std::string& cause) const;
   std::unique_ptr<detail::OwnSession> connect() const;
 
-  // Failures after which the statement did nothing, so running it again is
-  // safe: SQLite's "database is locked", a deadlock victim (InnoDB's 1213,
-  // PostgreSQL's 40P01).
+  // Failures after which the statement did nothing, so running it again is safe: SQLite's "database
+  // is locked", a deadlock victim (InnoDB's 1213, PostgreSQL's 40P01).
   struct Busy {
     std::string cause;
   };
-  [[nodiscard]] bool busy(const std::string &cause) const;
-  // A session of the application's that lost its connection is asked to
-  // reconnect.
-  static void repair(soci::session &session) noexcept;
+  [[nodiscard]] bool busy(const std::string& cause) const;
+  // A session of the application's that lost its connection is asked to reconnect.
+  static void repair(soci::session& session) noexcept;
   detail::sql::Dialect resolve_dialect();
   // The statements, built on first use.
-  const detail::sql::Statements &sql();
+  const detail::sql::Statements& sql();
   void forget_statements();
 
   // --- soci_statements.cpp
 
-  std::optional<DatabaseLockRow> read(const std::string &key);
-  std::optional<std::uint64_t> acquire_fenced(const std::string &key, const std::string &owner,
+  std::optional<DatabaseLockRow> read(const std::string& key);
+  std::optional<std::uint64_t> acquire_fenced(const std::string& key, const std::string& owner,
                                               std::optional<Duration> ttl);
-  // Whether writes on `session` must be committed explicitly: Oracle and
-  // Firebird sessions never commit by themselves, nor does a MySQL or ODBC
-  // session the application switched autocommit off on.
-  bool needs_commit(soci::session &session);
+  // Whether writes on `session` must be committed explicitly: Oracle and Firebird sessions never
+  // commit by themselves, nor does a MySQL or ODBC session the application switched autocommit off
+  // on.
+  bool needs_commit(soci::session& session);
 
-  // Runs `f()`, inside a transaction committed at the end when `session` does
-  // not autocommit
-  // (`needs_commit`): otherwise a write would stay invisible to every other
-  // client, and a read keep its snapshot.
+  // Runs `f()`, inside a transaction committed at the end when `session` does not autocommit
+  // (`needs_commit`): otherwise a write would stay invisible to every other client, and a read keep
+  // its snapshot.
   template <class F>
-  auto committed(soci::session &session, F &&f) {
+  auto committed(soci::session& session, F&& f) {
     if (!needs_commit(session)) return f();
     soci::transaction tr(session);
     auto result = f();
@@ -153,15 +144,15 @@ struct SociAdapter::Impl {
 
   // Runs one statement of the dialect as its own operation: rows affected.
   std::uint64_t run_one(std::string_view operation, detail::SociStmt kind,
-                        const detail::sql::Statement &(*pick)(const detail::sql::Statements &),
-                        const std::string &key, const std::string *owner,
+                        const detail::sql::Statement& (*pick)(const detail::sql::Statements&),
+                        const std::string& key, const std::string* owner,
                         std::optional<long long> ms);
 
-  // Runs `f(session, own)` on a leased session (`own`: the store's own session,
-  // or nullptr for the application's), turning SOCI's errors into
-  // LockStorageError and retrying what `busy` says did nothing, for up to 10 s.
+  // Runs `f(session, own)` on a leased session (`own`: the store's own session, or nullptr for the
+  // application's), turning SOCI's errors into LockStorageError and retrying what `busy` says did
+  // nothing, for up to 10 s.
   template <class F>
-  auto with_session(std::string_view operation, F &&f) {
+  auto with_session(std::string_view operation, F&& f) {
     using steady = std::chrono::steady_clock;
     const auto deadline = steady::now() + std::chrono::seconds(10);
     thread_local std::minstd_rand jitter(static_cast<std::minstd_rand::result_type>(
@@ -169,7 +160,7 @@ struct SociAdapter::Impl {
     for (int attempt = 0;; ++attempt) {
       try {
         return with_session_once(operation, f);
-      } catch (const Busy &b) {
+      } catch (const Busy& b) {
         if (steady::now() >= deadline) fail(operation, "still, after 10 s of retries: " + b.cause);
         const int ceiling = std::min(20, 2 + attempt);
         std::this_thread::sleep_for(std::chrono::milliseconds(
@@ -179,14 +170,14 @@ struct SociAdapter::Impl {
   }
 
   template <class F>
-  auto with_session_once(std::string_view operation, F &f) {
+  auto with_session_once(std::string_view operation, F& f) {
     if (own_pool) {
       auto lease = own_pool->acquire();
       try {
         return f(*lease->session, &*lease);
-      } catch (const Error &) {
+      } catch (const Error&) {
         throw;
-      } catch (const std::exception &e) {
+      } catch (const std::exception& e) {
         std::string cause = e.what();
         if (busy(cause)) throw Busy{std::move(cause)};
         if (!detail::session_connected(*lease->session)) lease.discard();
@@ -204,16 +195,16 @@ struct SociAdapter::Impl {
                                std::to_string(wait_ms.count()) + " ms");
       }
       struct GiveBack {
-        soci::connection_pool *pool;
+        soci::connection_pool* pool;
         std::size_t pos;
         ~GiveBack() { pool->give_back(pos); }
       } give_back{options.pool.get(), pos};
-      soci::session &session = options.pool->at(pos);
+      soci::session& session = options.pool->at(pos);
       try {
-        return f(session, static_cast<detail::OwnSession *>(nullptr));
-      } catch (const Error &) {
+        return f(session, static_cast<detail::OwnSession*>(nullptr));
+      } catch (const Error&) {
         throw;
-      } catch (const std::exception &e) {
+      } catch (const std::exception& e) {
         std::string cause = e.what();
         if (busy(cause)) throw Busy{std::move(cause)};
         repair(session);
@@ -230,7 +221,7 @@ struct SociAdapter::Impl {
       session_busy = true;
     }
     struct Release {
-      Impl *impl;
+      Impl* impl;
       ~Release() {
         {
           std::lock_guard lock(impl->session_mutex);
@@ -240,10 +231,10 @@ struct SociAdapter::Impl {
       }
     } release{this};
     try {
-      return f(*options.session, static_cast<detail::OwnSession *>(nullptr));
-    } catch (const Error &) {
+      return f(*options.session, static_cast<detail::OwnSession*>(nullptr));
+    } catch (const Error&) {
       throw;
-    } catch (const std::exception &e) {
+    } catch (const std::exception& e) {
       std::string cause = e.what();
       if (busy(cause)) throw Busy{std::move(cause)};
       repair(*options.session);
@@ -254,15 +245,15 @@ struct SociAdapter::Impl {
 
 namespace detail {
 
-// What one statement returned: rows affected (or, for a PostgreSQL release, the
-// count it returns) and whether it gave a row.
+// What one statement returned: rows affected (or, for a PostgreSQL release, the count it returns)
+// and whether it gave a row.
 struct SociOutcome {
   std::uint64_t rows = 0;
   bool got_row = false;
 };
 
-// What statements bind and read. SOCI binds variables by reference, so they
-// live here, beside the statement, for as long as it does.
+// What statements bind and read. SOCI binds variables by reference, so they live here, beside the
+// statement, for as long as it does.
 struct SociExchange {
   std::string key;
   std::string owner;
@@ -285,13 +276,12 @@ struct SociExchange {
   }
 };
 
-// Runs statement `kind` (text `statement`) with the inputs in `x` on `session`;
-// outputs land in `x`. On PostgreSQL sessions of the store's own pool (`own`),
-// statements are prepared once per session; elsewhere they are one-time queries
-// (nothing left on the application's sessions; on SQLite no finished statement
-// keeps a read snapshot).
-SociOutcome run_soci(soci::session &session, OwnSession *own, const sql::Statements &sql,
-                     SociStmt kind, const sql::Statement &statement, SociExchange &x);
+// Runs statement `kind` (text `statement`) with the inputs in `x` on `session`; outputs land in
+// `x`. On PostgreSQL sessions of the store's own pool (`own`), statements are prepared once per
+// session; elsewhere they are one-time queries (nothing left on the application's sessions; on
+// SQLite no finished statement keeps a read snapshot).
+SociOutcome run_soci(soci::session& session, OwnSession* own, const sql::Statements& sql,
+                     SociStmt kind, const sql::Statement& statement, SociExchange& x);
 
 }  // namespace detail
 }  // namespace verrou

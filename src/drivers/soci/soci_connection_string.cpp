@@ -10,19 +10,17 @@
 namespace verrou::detail {
 namespace {
 
-// A connection string in URI form (libpq takes
-// postgresql://user:pass@host:port/db).
-std::optional<Url> as_uri(const std::string &cs) {
+// A connection string in URI form (libpq takes postgresql://user:pass@host:port/db).
+std::optional<Url> as_uri(const std::string& cs) {
   if (cs.find("://") == std::string::npos) return std::nullopt;
   try {
     return parse_url(cs);
-  } catch (const std::exception &) {
+  } catch (const std::exception&) {
     return std::nullopt;
   }
 }
 
-// A value for a space-separated connection string, quoted only when it needs
-// it.
+// A value for a space-separated connection string, quoted only when it needs it.
 std::string quoted_value(std::string_view v) {
   const bool plain = !v.empty() && v.find_first_of(" '\\=;\t") == std::string_view::npos;
   if (plain) return std::string(v);
@@ -81,25 +79,25 @@ ConnectionPairs connection_pairs(std::string_view cs) {
   return out;
 }
 
-std::string pair_value(const ConnectionPairs &pairs, std::initializer_list<std::string_view> keys) {
+std::string pair_value(const ConnectionPairs& pairs, std::initializer_list<std::string_view> keys) {
   for (auto key : keys) {
-    for (const auto &[k, v] : pairs) {
+    for (const auto& [k, v] : pairs) {
       if (k == key && !v.empty()) return v;
     }
   }
   return {};
 }
 
-bool has_key(const ConnectionPairs &pairs, std::string_view key) {
-  for (const auto &p : pairs) {
+bool has_key(const ConnectionPairs& pairs, std::string_view key) {
+  for (const auto& p : pairs) {
     if (p.first == key) return true;
   }
   return false;
 }
 
-std::string describe_soci_server(const std::string &backend, const std::string &cs) {
+std::string describe_soci_server(const std::string& backend, const std::string& cs) {
   if (auto uri = as_uri(cs); uri && !uri->hosts.empty()) {
-    const auto &h = uri->hosts[0];
+    const auto& h = uri->hosts[0];
     return backend + " " + h.host + (h.port ? ":" + std::to_string(*h.port) : std::string());
   }
   const auto pairs = connection_pairs(cs);
@@ -117,20 +115,20 @@ std::string describe_soci_server(const std::string &backend, const std::string &
   return backend + " " + host + (port.empty() ? std::string() : ":" + port);
 }
 
-std::vector<std::string> soci_secrets(const std::string &cs) {
+std::vector<std::string> soci_secrets(const std::string& cs) {
   std::vector<std::string> out;
   if (auto uri = as_uri(cs); uri && uri->password && !uri->password->empty()) {
     out.push_back(*uri->password);
   }
-  for (const auto &[k, v] : connection_pairs(cs)) {
+  for (const auto& [k, v] : connection_pairs(cs)) {
     if ((k == "password" || k == "pwd" || k == "pass") && !v.empty()) out.push_back(v);
   }
   return out;
 }
 
-std::string with_soci_credentials(const std::string &backend, std::string cs,
-                                  const std::optional<std::string> &user,
-                                  const std::optional<std::string> &password) {
+std::string with_soci_credentials(const std::string& backend, std::string cs,
+                                  const std::optional<std::string>& user,
+                                  const std::optional<std::string>& password) {
   if (backend == "sqlite3") {
     throw InvalidArgumentError(
         "invalid SOCI URL: SQLite takes no user or "

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The SOCI adapter's sessions: opening the store's own, checking idle ones,
-// telling failures that did nothing (and can be retried) from the others, and
-// finding the SQL dialect.
+// The SOCI adapter's sessions: opening the store's own, checking idle ones, telling failures that
+// did nothing (and can be retried) from the others, and finding the SQL dialect.
 #include "drivers/soci/soci_adapter_impl.hpp"
 
 #if defined(VERROU_SOCI_HAVE_SQLITE3)
@@ -27,25 +26,24 @@
 namespace verrou {
 namespace detail {
 
-// A closed connection (server restarted, or it ended the session) reads as EOF.
-// Checked before each lease, as the native stores do, so a restart costs no
-// failed operation. Where the backend hides its socket (SQLite has none; ODBC),
-// the session is trusted and replaced after its first failure instead.
-bool idle_session_healthy(soci::session &s) {
+// A closed connection (server restarted, or it ended the session) reads as EOF. Checked before each
+// lease, as the native stores do, so a restart costs no failed operation. Where the backend hides
+// its socket (SQLite has none; ODBC), the session is trusted and replaced after its first failure
+// instead.
+bool idle_session_healthy(soci::session& s) {
   int fd = -1;
   const std::string backend = s.get_backend_name();
 #if defined(VERROU_SOCI_HAVE_POSTGRESQL)
   if (backend == "postgresql") {
-    // The backend's class has no exported type information: the name says what
-    // it is.
-    PGconn *conn = static_cast<soci::postgresql_session_backend *>(s.get_backend())->conn_;
+    // The backend's class has no exported type information: the name says what it is.
+    PGconn* conn = static_cast<soci::postgresql_session_backend*>(s.get_backend())->conn_;
     if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) return false;
     fd = PQsocket(conn);
   }
 #endif
 #if defined(VERROU_SOCI_HAVE_MYSQL)
   if (backend == "mysql") {
-    MYSQL *conn = static_cast<soci::mysql_session_backend *>(s.get_backend())->conn_;
+    MYSQL* conn = static_cast<soci::mysql_session_backend*>(s.get_backend())->conn_;
     if (conn == nullptr) return false;
     fd = static_cast<int>(mysql_get_socket(conn));
   }
@@ -55,7 +53,7 @@ bool idle_session_healthy(soci::session &s) {
   return poll(&p, 1, 0) == 0;
 }
 
-bool session_connected(soci::session &s) noexcept {
+bool session_connected(soci::session& s) noexcept {
   try {
     return s.is_connected();
   } catch (...) {
@@ -118,7 +116,7 @@ sql::Dialect to_sql(SociDialect d) {
 std::string SociAdapter::Impl::clean(std::string message) const {
   const auto cut = message.find("while executing");
   if (cut != std::string::npos) message.resize(cut);
-  for (const auto &secret : secrets) {
+  for (const auto& secret : secrets) {
     for (auto at = message.find(secret); at != std::string::npos;
          at = message.find(secret, at + 3)) {
       message.replace(at, secret.size(), "***");
@@ -128,13 +126,13 @@ std::string SociAdapter::Impl::clean(std::string message) const {
          (message.back() == ' ' || message.back() == '\n' || message.back() == '.')) {
     message.pop_back();
   }
-  for (char &c : message) {
+  for (char& c : message) {
     if (c == '\n' || c == '\r') c = ' ';
   }
   return message;
 }
 
-void SociAdapter::Impl::fail(std::string_view operation, const std::string &cause) const {
+void SociAdapter::Impl::fail(std::string_view operation, const std::string& cause) const {
   throw LockStorageError("SOCI " + server + ": " + std::string(operation) +
                          " failed: " + clean(cause));
 }
@@ -159,54 +157,50 @@ std::unique_ptr<detail::OwnSession> SociAdapter::Impl::connect() const {
   auto own = std::make_unique<detail::OwnSession>();
   try {
     {
-      // Some ODBC drivers are not thread-safe while connecting (psqlODBC calls
-      // setlocale, which races with another thread doing the same): ODBC
-      // connects take turns.
+      // Some ODBC drivers are not thread-safe while connecting (psqlODBC calls setlocale, which
+      // races with another thread doing the same): ODBC connects take turns.
       static std::mutex odbc_connect;
       std::unique_lock turn(odbc_connect, std::defer_lock);
       if (options.backend == "odbc") turn.lock();
       own->session = std::make_unique<soci::session>(options.backend, cs);
     }
-    soci::session *session = own->session.get();
+    soci::session* session = own->session.get();
     if (options.backend == "sqlite3") {
-      // Writers queue on SQLite's lock for up to 5 s instead of failing at
-      // once.
+      // Writers queue on SQLite's lock for up to 5 s instead of failing at once.
       if (!detail::has_key(pairs, "timeout")) *session << "PRAGMA busy_timeout = 5000";
       if (!in_memory) {
-        // As the native SQLite store does: WAL, so readers never block the
-        // writer and a commit is one append. A file another process holds busy
-        // while switching stays as it is: locks are correct either way, only
-        // slower under contention.
+        // As the native SQLite store does: WAL, so readers never block the writer and a commit is
+        // one append. A file another process holds busy while switching stays as it is: locks are
+        // correct either way, only slower under contention.
         try {
           std::string mode;
           *session << "PRAGMA journal_mode = WAL", soci::into(mode);
-        } catch (const std::exception &) {
+        } catch (const std::exception&) {
         }
         *session << "PRAGMA synchronous = NORMAL";
       }
     }
     detail::enable_multi_statements(*own);
-  } catch (const std::exception &e) {
+  } catch (const std::exception& e) {
     fail("connect", e.what());
   }
   return own;
 }
 
-bool SociAdapter::Impl::busy(const std::string &cause) const {
+bool SociAdapter::Impl::busy(const std::string& cause) const {
   if (cause.find("Deadlock found when trying to get lock") != std::string::npos ||
       cause.find("deadlock detected") != std::string::npos) {
     return true;
   }
-  const auto *s = sql_ptr.load(std::memory_order_acquire);
+  const auto* s = sql_ptr.load(std::memory_order_acquire);
   const bool sqlite = options.backend == "sqlite3" || options.dialect == SociDialect::sqlite ||
                       (s != nullptr && s->dialect == detail::sql::Dialect::sqlite);
   return sqlite && (cause.find("database is locked") != std::string::npos ||
                     cause.find("database table is locked") != std::string::npos);
 }
 
-void SociAdapter::Impl::repair(soci::session &session) noexcept {
-  // So the store recovers by itself once the server is back (failures are
-  // reported next time).
+void SociAdapter::Impl::repair(soci::session& session) noexcept {
+  // So the store recovers by itself once the server is back (failures are reported next time).
   if (detail::session_connected(session)) return;
   try {
     session.reconnect();
@@ -218,22 +212,21 @@ detail::sql::Dialect SociAdapter::Impl::resolve_dialect() {
   if (options.dialect != SociDialect::automatic) return detail::to_sql(options.dialect);
   std::string backend = options.backend;
   if (backend.empty()) {
-    backend =
-        with_session("read the session's backend",
-                     [](soci::session &s, detail::OwnSession *) { return s.get_backend_name(); });
+    backend = with_session("read the session's backend", [](soci::session& s, detail::OwnSession*) {
+      return s.get_backend_name();
+    });
   }
   if (auto d = detail::dialect_of_backend(backend); d != SociDialect::automatic) {
     return detail::to_sql(d);
   }
   if (backend == "odbc") {
 #if defined(VERROU_SOCI_HAVE_ODBC)
-    // SOCI's ODBC backend asks the driver for its DBMS name (SQLGetInfo). The
-    // backend's class has no exported type information, so no dynamic_cast: the
-    // name says what it is.
+    // SOCI's ODBC backend asks the driver for its DBMS name (SQLGetInfo). The backend's class has
+    // no exported type information, so no dynamic_cast: the name says what it is.
     const auto product = with_session(
-        "ask the ODBC driver for its database", [](soci::session &s, detail::OwnSession *) {
+        "ask the ODBC driver for its database", [](soci::session& s, detail::OwnSession*) {
           if (s.get_backend_name() != "odbc") return soci::odbc_session_backend::prod_unknown;
-          return static_cast<soci::odbc_session_backend *>(s.get_backend())->get_database_product();
+          return static_cast<soci::odbc_session_backend*>(s.get_backend())->get_database_product();
         });
     switch (product) {
       case soci::odbc_session_backend::prod_postgresql:
@@ -272,20 +265,19 @@ detail::sql::Dialect SociAdapter::Impl::resolve_dialect() {
                              "postgresql, mysql, sqlserver, oracle or firebird");
 }
 
-const detail::sql::Statements &SociAdapter::Impl::sql() {
-  if (const auto *s = sql_ptr.load(std::memory_order_acquire)) return *s;
+const detail::sql::Statements& SociAdapter::Impl::sql() {
+  if (const auto* s = sql_ptr.load(std::memory_order_acquire)) return *s;
   std::lock_guard lock(sql_mutex);
-  if (const auto *s = sql_ptr.load(std::memory_order_acquire)) return *s;
+  if (const auto* s = sql_ptr.load(std::memory_order_acquire)) return *s;
   namespace sql = detail::sql;
   const sql::Dialect dialect = resolve_dialect();
   sql::BuildOptions build{.placeholders = sql::Placeholders::named};
   if (dialect == sql::Dialect::mysql) {
-    // The collation tables are created with depends on the server's exact
-    // version; keys need an exact comparison on a table whose key column's
-    // collation is not exact (or unknown).
+    // The collation tables are created with depends on the server's exact version; keys need an
+    // exact comparison on a table whose key column's collation is not exact (or unknown).
     bool found = false;
     std::string collation;
-    with_session("read the key column's collation", [&](soci::session &s, detail::OwnSession *) {
+    with_session("read the key column's collation", [&](soci::session& s, detail::OwnSession*) {
       std::string version;
       s << "SELECT VERSION()", soci::into(version);
       build.mysql_collation = sql::mysql_binary_collation(sql::parse_mysql_version(version));

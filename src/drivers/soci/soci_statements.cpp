@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Running the dialect's statements through SOCI: binding, the statements
-// prepared on the store's own PostgreSQL sessions, explicit commits where a
-// session does not autocommit, and the fenced acquire of each dialect.
+// Running the dialect's statements through SOCI: binding, the statements prepared on the store's
+// own PostgreSQL sessions, explicit commits where a session does not autocommit, and the fenced
+// acquire of each dialect.
 #include "drivers/soci/soci_adapter_impl.hpp"
 
 #if defined(VERROU_SOCI_HAVE_MYSQL)
@@ -19,10 +19,9 @@
 namespace verrou {
 namespace detail {
 
-// A statement prepared once on a session of the store's own and run again and
-// again.
+// A statement prepared once on a session of the store's own and run again and again.
 struct SociPrepared {
-  explicit SociPrepared(soci::session &session) : st(session) {}
+  explicit SociPrepared(soci::session& session) : st(session) {}
   SociExchange x;
   soci::statement st;
 };
@@ -30,33 +29,30 @@ struct SociPrepared {
 OwnSession::OwnSession() = default;
 
 OwnSession::~OwnSession() {
-  for (auto &p : prepared) p.reset();  // statements before their session
+  for (auto& p : prepared) p.reset();  // statements before their session
 }
 
 namespace {
 
 #if defined(VERROU_SOCI_HAVE_MYSQL)
-// The Connector/C handle under a session of SOCI's mysql backend; nullptr on
-// other backends. (The backend's class has no exported type information: the
-// name says what it is.)
-MYSQL *mysql_handle(soci::session &s) {
+// The Connector/C handle under a session of SOCI's mysql backend; nullptr on other backends. (The
+// backend's class has no exported type information: the name says what it is.)
+MYSQL* mysql_handle(soci::session& s) {
   if (s.get_backend_name() != "mysql") return nullptr;
-  return static_cast<soci::mysql_session_backend *>(s.get_backend())->conn_;
+  return static_cast<soci::mysql_session_backend*>(s.get_backend())->conn_;
 }
 #endif
 
-// A PostgreSQL release returns the number of rows it deleted (and announced) as
-// a row.
-bool returns_count(const sql::Statements &sql, SociStmt kind) {
+// A PostgreSQL release returns the number of rows it deleted (and announced) as a row.
+bool returns_count(const sql::Statements& sql, SociStmt kind) {
   return sql.dialect == sql::Dialect::postgresql &&
          (kind == kSociRemove || kind == kSociRemoveOwned);
 }
 
-// Binds `x` to `st` for statement `kind`: outputs first, then the statement's
-// parameters in the order its placeholders appear (SOCI binds unnamed `use`
-// elements by position).
-void bind(soci::statement &st, const sql::Statements &sql, SociStmt kind,
-          const sql::Statement &statement, SociExchange &x, soci::details::statement_type type) {
+// Binds `x` to `st` for statement `kind`: outputs first, then the statement's parameters in the
+// order its placeholders appear (SOCI binds unnamed `use` elements by position).
+void bind(soci::statement& st, const sql::Statements& sql, SociStmt kind,
+          const sql::Statement& statement, SociExchange& x, soci::details::statement_type type) {
   switch (kind) {
     case kSociGet:
       st.exchange(soci::into(x.out_owner, x.out_owner_ind));
@@ -93,23 +89,23 @@ void bind(soci::statement &st, const sql::Statements &sql, SociStmt kind,
 
 }  // namespace
 
-bool is_duplicate_key(const soci::soci_error &e) {
+bool is_duplicate_key(const soci::soci_error& e) {
   if (e.get_error_category() == soci::soci_error::constraint_violation) return true;
 #if defined(VERROU_SOCI_HAVE_MYSQL)
-  if (const auto *m = dynamic_cast<const soci::mysql_soci_error *>(&e)) return m->err_num_ == 1062;
+  if (const auto* m = dynamic_cast<const soci::mysql_soci_error*>(&e)) return m->err_num_ == 1062;
 #endif
   // Backends that leave errors uncategorized: the databases' own words for it.
   const std::string what = e.what();
-  for (const char *words : {"Duplicate entry", "duplicate key", "UNIQUE constraint failed",
+  for (const char* words : {"Duplicate entry", "duplicate key", "UNIQUE constraint failed",
                             "unique constraint", "PRIMARY KEY", "ORA-00001", "23505", "23000"}) {
     if (what.find(words) != std::string::npos) return true;
   }
   return false;
 }
 
-void enable_multi_statements(OwnSession &own) {
+void enable_multi_statements(OwnSession& own) {
 #if defined(VERROU_SOCI_HAVE_MYSQL)
-  if (MYSQL *my = mysql_handle(*own.session)) {
+  if (MYSQL* my = mysql_handle(*own.session)) {
     own.multi_statements = mysql_set_server_option(my, MYSQL_OPTION_MULTI_STATEMENTS_ON) == 0;
   }
 #else
@@ -117,10 +113,10 @@ void enable_multi_statements(OwnSession &own) {
 #endif
 }
 
-SociOutcome run_soci(soci::session &session, OwnSession *own, const sql::Statements &sql,
-                     SociStmt kind, const sql::Statement &statement, SociExchange &x) {
+SociOutcome run_soci(soci::session& session, OwnSession* own, const sql::Statements& sql,
+                     SociStmt kind, const sql::Statement& statement, SociExchange& x) {
   SociOutcome out;
-  auto finish = [&](soci::statement &st, bool got) {
+  auto finish = [&](soci::statement& st, bool got) {
     out.got_row = got;
     if (returns_count(sql, kind)) {
       out.rows = got && x.number_ind == soci::i_ok && x.number > 0
@@ -132,17 +128,16 @@ SociOutcome run_soci(soci::session &session, OwnSession *own, const sql::Stateme
       out.rows = rows > 0 ? static_cast<std::uint64_t>(rows) : 0;
     }
   };
-  // Prepared once per session of the store's own PostgreSQL pool: the server
-  // then neither parses nor plans them again, which more than halves a lock
-  // cycle.
+  // Prepared once per session of the store's own PostgreSQL pool: the server then neither parses
+  // nor plans them again, which more than halves a lock cycle.
   if (own != nullptr && sql.dialect == sql::Dialect::postgresql) {
-    auto &slot = own->prepared.at(kind);
+    auto& slot = own->prepared.at(kind);
     if (!slot) {
       auto p = std::make_unique<SociPrepared>(session);
       bind(p->st, sql, kind, statement, p->x, soci::details::st_repeatable_query);
       slot = std::move(p);
     }
-    SociPrepared &p = *slot;
+    SociPrepared& p = *slot;
     p.x = x;  // the bound variables keep their addresses
     try {
       const bool got = p.st.execute(true);
@@ -164,21 +159,21 @@ SociOutcome run_soci(soci::session &session, OwnSession *own, const sql::Stateme
 
 namespace sql = detail::sql;
 
-bool SociAdapter::Impl::needs_commit(soci::session &session) {
-  const auto *s = sql_ptr.load(std::memory_order_acquire);
+bool SociAdapter::Impl::needs_commit(soci::session& session) {
+  const auto* s = sql_ptr.load(std::memory_order_acquire);
   if (s != nullptr &&
       (s->dialect == sql::Dialect::oracle || s->dialect == sql::Dialect::firebird)) {
     return true;
   }
 #if defined(VERROU_SOCI_HAVE_MYSQL)
-  if (MYSQL *my = detail::mysql_handle(session)) {
+  if (MYSQL* my = detail::mysql_handle(session)) {
     return (my->server_status & SERVER_STATUS_AUTOCOMMIT) == 0;
   }
 #endif
 #if defined(VERROU_SOCI_HAVE_ODBC)
   if (session.get_backend_name() == "odbc") {
     SQLULEN mode = SQL_AUTOCOMMIT_ON;
-    auto *backend = static_cast<soci::odbc_session_backend *>(session.get_backend());
+    auto* backend = static_cast<soci::odbc_session_backend*>(session.get_backend());
     if (SQL_SUCCEEDED(SQLGetConnectAttr(backend->hdbc_, SQL_ATTR_AUTOCOMMIT, &mode, 0, nullptr))) {
       return mode == SQL_AUTOCOMMIT_OFF;
     }
@@ -188,9 +183,9 @@ bool SociAdapter::Impl::needs_commit(soci::session &session) {
   return false;
 }
 
-std::optional<DatabaseLockRow> SociAdapter::Impl::read(const std::string &key) {
-  const auto &s = sql();
-  return with_session("read lock", [&](soci::session &session, detail::OwnSession *own) {
+std::optional<DatabaseLockRow> SociAdapter::Impl::read(const std::string& key) {
+  const auto& s = sql();
+  return with_session("read lock", [&](soci::session& session, detail::OwnSession* own) {
     auto read_row = [&] {
       detail::SociExchange x;
       x.key = key;
@@ -204,8 +199,7 @@ std::optional<DatabaseLockRow> SociAdapter::Impl::read(const std::string &key) {
       }
       return row;
     };
-    // A session that does not autocommit would keep the read's snapshot
-    // (and locks) open.
+    // A session that does not autocommit would keep the read's snapshot (and locks) open.
     if (!needs_commit(session)) return read_row();
     soci::transaction tr(session);
     auto row = read_row();
@@ -214,19 +208,19 @@ std::optional<DatabaseLockRow> SociAdapter::Impl::read(const std::string &key) {
   });
 }
 
-std::optional<std::uint64_t> SociAdapter::Impl::acquire_fenced(const std::string &key,
-                                                               const std::string &owner,
+std::optional<std::uint64_t> SociAdapter::Impl::acquire_fenced(const std::string& key,
+                                                               const std::string& owner,
                                                                std::optional<Duration> ttl) {
   using Fenced = sql::Statements::FencedAcquire;
-  const auto &s = sql();
+  const auto& s = sql();
   return with_session(
       "acquire lock",
-      [&](soci::session &session, detail::OwnSession *own) -> std::optional<std::uint64_t> {
+      [&](soci::session& session, detail::OwnSession* own) -> std::optional<std::uint64_t> {
         detail::SociExchange x;
         x.key = key;
         x.owner = owner;
         x.set_ms(ttl ? std::optional<long long>(ttl->count()) : std::nullopt);
-        auto run = [&](detail::SociStmt kind, const sql::Statement &statement) {
+        auto run = [&](detail::SociStmt kind, const sql::Statement& statement) {
           return detail::run_soci(session, own, s, kind, statement, x);
         };
         auto token = [&]() -> std::optional<std::uint64_t> {
@@ -256,42 +250,50 @@ std::optional<std::uint64_t> SociAdapter::Impl::acquire_fenced(const std::string
         }
 #endif
         // Elsewhere, the same steps in a transaction of SOCI's.
-        soci::transaction tr(session);
+        auto bump = [&] {
+          if (run(detail::kSociBumpToken, s.bump_token).rows == 0) {
+            run(detail::kSociInsertToken, s.insert_token);
+          }
+          return token();
+        };
         std::optional<std::uint64_t> out;
-        switch (s.fenced) {
-          case Fenced::one_statement:
-            if (run(detail::kSociAcquireFenced, s.acquire_fenced).got_row &&
-                x.number_ind == soci::i_ok) {
-              out = static_cast<std::uint64_t>(x.number);
-            }
-            break;
-          case Fenced::upsert_then_bump:
-            if (run(detail::kSociAcquire, s.acquire).rows > 0) {
-              run(detail::kSociBumpToken, s.bump_token);
-              out = token();
-            }
-            break;
-          case Fenced::mysql_batch:
-          case Fenced::generic: {
-            bool taken = run(detail::kSociTakeOver, s.take_over).rows > 0;
-            if (!taken) {
+        {
+          soci::transaction tr(session);
+          switch (s.fenced) {
+            case Fenced::one_statement:
+              if (run(detail::kSociAcquireFenced, s.acquire_fenced).got_row &&
+                  x.number_ind == soci::i_ok) {
+                out = static_cast<std::uint64_t>(x.number);
+              }
+              break;
+            case Fenced::upsert_then_bump:
+              if (run(detail::kSociAcquire, s.acquire).rows > 0) out = bump();
+              break;
+            case Fenced::mysql_batch:
+            case Fenced::generic: {
+              bool taken = false;
               try {
                 taken = run(detail::kSociInsert, s.insert).rows > 0;
-              } catch (const soci::soci_error &e) {
-                // The key has a row: held. Anything else (a value the column
-                // cannot hold, a lost connection) is a failure, reported as such.
+              } catch (const soci::soci_error& e) {
+                // The key has a row. Anything else (a value the column cannot hold, a lost
+                // connection) is a failure, reported as such.
                 if (!detail::is_duplicate_key(e)) throw;
               }
+              if (taken) out = bump();
+              break;
             }
-            if (taken) {
-              if (run(detail::kSociBumpToken, s.bump_token).rows == 0) {
-                run(detail::kSociInsertToken, s.insert_token);
-              }
-              out = token();
-            }
-            break;
           }
+          if (out || s.fenced == Fenced::one_statement || s.fenced == Fenced::upsert_then_bump) {
+            tr.commit();
+            return out;
+          }
+          // The key has a row: end this transaction (and the shared lock the failed insert
+          // holds on the row) before asking for an exclusive one, which two clients doing the
+          // same would otherwise deadlock over.
+          tr.rollback();
         }
+        soci::transaction tr(session);
+        if (run(detail::kSociTakeOver, s.take_over).rows > 0) out = bump();
         if (out) {
           tr.commit();
         } else {

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The SOCI store: the adapter's members and its URL. Sessions are in
-// soci_session.cpp, the statements' execution in soci_statements.cpp, and the
-// SQL itself in the dialect layer (drivers/database/dialect.hpp), shared with
-// the native SQL stores.
+// The SOCI store: the adapter's members and its URL. Sessions are in soci_session.cpp, the
+// statements' execution in soci_statements.cpp, and the SQL itself in the dialect layer
+// (drivers/database/dialect.hpp), shared with the native SQL stores.
 #include <exception>
 #include <memory>
 #include <optional>
@@ -86,7 +85,7 @@ SociAdapter::SociAdapter(SociStoreOptions options) : impl_(std::make_unique<Impl
     throw InvalidArgumentError("SociStoreOptions::wait_timeout must be above zero (default 30s)");
   }
   options.backend = detail::ascii_lower(options.backend);
-  auto &impl = *impl_;
+  auto& impl = *impl_;
   if (!options.connection_string.empty()) {
     impl.server = detail::describe_soci_server(options.backend, options.connection_string);
     impl.secrets = detail::soci_secrets(options.connection_string);
@@ -100,11 +99,11 @@ SociAdapter::SociAdapter(SociStoreOptions options) : impl_(std::make_unique<Impl
   impl.options = std::move(options);
   impl.in_memory = in_memory;
   if (!impl.options.connection_string.empty()) {
-    Impl *self = impl_.get();
+    Impl* self = impl_.get();
     // Each in-memory SQLite connection is a database of its own: keep just one.
     impl.own_pool = std::make_unique<detail::ConnectionPool<detail::OwnSession>>(
         in_memory ? 1 : impl.options.pool_size, [self] { return self->connect(); },
-        [](detail::OwnSession &own) { return detail::idle_session_healthy(*own.session); },
+        [](detail::OwnSession& own) { return detail::idle_session_healthy(*own.session); },
         "SOCI " + impl.server,
         std::chrono::duration_cast<std::chrono::milliseconds>(impl.options.wait_timeout));
   }
@@ -112,7 +111,7 @@ SociAdapter::SociAdapter(SociStoreOptions options) : impl_(std::make_unique<Impl
 
 SociAdapter::~SociAdapter() = default;
 
-void SociAdapter::set_table_name(const std::string &table) {
+void SociAdapter::set_table_name(const std::string& table) {
   validate_sql_identifier(table);
   std::lock_guard lock(impl_->sql_mutex);
   impl_->table = table;
@@ -120,37 +119,34 @@ void SociAdapter::set_table_name(const std::string &table) {
 }
 
 void SociAdapter::create_table_if_not_exists() {
-  auto &impl = *impl_;
-  const auto &s = impl.sql();
+  auto& impl = *impl_;
+  const auto& s = impl.sql();
   try {
-    impl.with_session("create lock table", [&](soci::session &session, detail::OwnSession *) {
+    impl.with_session("create lock table", [&](soci::session& session, detail::OwnSession*) {
       if (s.dialect == sql::Dialect::postgresql) {
-        // Creators take turns on the dialect's advisory lock,
-        // as the native store's do.
+        // Creators take turns on the dialect's advisory lock, as the native store's do.
         soci::transaction tr(session);
-        // No "already exists" notice on the session's output
-        // (for this transaction only).
+        // No "already exists" notice on the session's output (for this transaction only).
         session << "SET LOCAL client_min_messages = warning";
         session << s.create_lock;
-        for (const auto &text : s.create_tables) session << text;
+        for (const auto& text : s.create_tables) session << text;
         tr.commit();
         return;
       }
-      // SQLite's write lock and MySQL's metadata lock
-      // serialize creators themselves.
+      // SQLite's write lock and MySQL's metadata lock serialize creators themselves.
       impl.committed(session, [&] {
-        for (const auto &text : s.create_tables) session << text;
+        for (const auto& text : s.create_tables) session << text;
         return true;
       });
     });
-  } catch (const LockStorageError &) {
-    // Whatever the database, a creator that lost a race fails only because the
-    // table is now there: then all is well.
+  } catch (const LockStorageError&) {
+    // Whatever the database, a creator that lost a race fails only because the table is now there:
+    // then all is well.
     const std::exception_ptr original = std::current_exception();
     try {
       impl.with_session("check lock table",
-                        [&](soci::session &session, detail::OwnSession *) { session << s.probe; });
-    } catch (const LockStorageError &) {
+                        [&](soci::session& session, detail::OwnSession*) { session << s.probe; });
+    } catch (const LockStorageError&) {
       std::rethrow_exception(original);
     }
   }
@@ -159,11 +155,11 @@ void SociAdapter::create_table_if_not_exists() {
 }
 
 std::uint64_t SociAdapter::Impl::run_one(std::string_view operation, detail::SociStmt kind,
-                                         const sql::Statement &(*pick)(const sql::Statements &),
-                                         const std::string &key, const std::string *owner,
+                                         const sql::Statement& (*pick)(const sql::Statements&),
+                                         const std::string& key, const std::string* owner,
                                          std::optional<long long> ms) {
-  const auto &s = sql();
-  return with_session(operation, [&](soci::session &session, detail::OwnSession *own) {
+  const auto& s = sql();
+  return with_session(operation, [&](soci::session& session, detail::OwnSession* own) {
     return committed(session, [&] {
       detail::SociExchange x;
       x.key = key;
@@ -174,11 +170,11 @@ std::uint64_t SociAdapter::Impl::run_one(std::string_view operation, detail::Soc
   });
 }
 
-bool SociAdapter::insert_lock(const std::string &key, const std::string &owner,
+bool SociAdapter::insert_lock(const std::string& key, const std::string& owner,
                               std::optional<Duration> ttl) {
-  auto &impl = *impl_;
-  const auto &s = impl.sql();
-  return impl.with_session("insert lock", [&](soci::session &session, detail::OwnSession *own) {
+  auto& impl = *impl_;
+  const auto& s = impl.sql();
+  return impl.with_session("insert lock", [&](soci::session& session, detail::OwnSession* own) {
     return impl.committed(session, [&] {
       detail::SociExchange x;
       x.key = key;
@@ -186,11 +182,10 @@ bool SociAdapter::insert_lock(const std::string &key, const std::string &owner,
       x.set_ms(ms_of(ttl));
       try {
         return detail::run_soci(session, own, s, detail::kSociInsert, s.insert, x).rows > 0;
-      } catch (const soci::soci_error &e) {
-        // A plain INSERT (MySQL, Oracle, Firebird; SQL Server in a race)
-        // reports an existing row as a duplicate key: the answer "taken".
-        // Only that: a value the column cannot hold fails as itself, never
-        // as a silently changed key.
+      } catch (const soci::soci_error& e) {
+        // A plain INSERT (MySQL, Oracle, Firebird; SQL Server in a race) reports an existing row as
+        // a duplicate key: the answer "taken". Only that: a value the column cannot hold fails as
+        // itself, never as a silently changed key.
         if (detail::is_duplicate_key(e)) return false;
         throw;
       }
@@ -198,47 +193,46 @@ bool SociAdapter::insert_lock(const std::string &key, const std::string &owner,
   });
 }
 
-std::uint64_t SociAdapter::acquire_expired_lock(const std::string &key, const std::string &owner,
+std::uint64_t SociAdapter::acquire_expired_lock(const std::string& key, const std::string& owner,
                                                 std::optional<Duration> ttl) {
   return impl_->run_one(
       "take over expired lock", detail::kSociTakeOver,
-      [](const sql::Statements &st) -> const sql::Statement & { return st.take_over; }, key, &owner,
+      [](const sql::Statements& st) -> const sql::Statement& { return st.take_over; }, key, &owner,
       ms_of(ttl));
 }
 
-std::uint64_t SociAdapter::delete_lock(const std::string &key,
-                                       const std::optional<std::string> &owner) {
+std::uint64_t SociAdapter::delete_lock(const std::string& key,
+                                       const std::optional<std::string>& owner) {
   if (owner) {
     return impl_->run_one(
         "release lock", detail::kSociRemoveOwned,
-        [](const sql::Statements &st) -> const sql::Statement & { return st.remove_owned; }, key,
+        [](const sql::Statements& st) -> const sql::Statement& { return st.remove_owned; }, key,
         &*owner, std::nullopt);
   }
   return impl_->run_one(
       "force release lock", detail::kSociRemove,
-      [](const sql::Statements &st) -> const sql::Statement & { return st.remove; }, key, nullptr,
+      [](const sql::Statements& st) -> const sql::Statement& { return st.remove; }, key, nullptr,
       std::nullopt);
 }
 
-std::uint64_t SociAdapter::extend_lock(const std::string &key, const std::string &owner,
+std::uint64_t SociAdapter::extend_lock(const std::string& key, const std::string& owner,
                                        Duration duration) {
-  // MySQL counts changed rows unless the client asked for found rows: an extend
-  // writing the expiration already there reports 0, and DatabaseStore reads the
-  // row back.
+  // MySQL counts changed rows unless the client asked for found rows: an extend writing the
+  // expiration already there reports 0, and DatabaseStore reads the row back.
   return impl_->run_one(
       "extend lock", detail::kSociExtend,
-      [](const sql::Statements &st) -> const sql::Statement & { return st.extend; }, key, &owner,
+      [](const sql::Statements& st) -> const sql::Statement& { return st.extend; }, key, &owner,
       duration.count());
 }
 
-std::optional<DatabaseLockRow> SociAdapter::get_lock(const std::string &key) {
+std::optional<DatabaseLockRow> SociAdapter::get_lock(const std::string& key) {
   return impl_->read(key);
 }
 
 bool SociAdapter::gives_fencing_tokens() const noexcept { return true; }
 
-std::optional<std::uint64_t> SociAdapter::acquire_fenced_lock(const std::string &key,
-                                                              const std::string &owner,
+std::optional<std::uint64_t> SociAdapter::acquire_fenced_lock(const std::string& key,
+                                                              const std::string& owner,
                                                               std::optional<Duration> ttl) {
   return impl_->acquire_fenced(key, owner, ttl);
 }
@@ -262,9 +256,9 @@ SociDialect SociAdapter::dialect() {
 }
 
 std::int64_t SociAdapter::database_now() {
-  auto &impl = *impl_;
-  const auto &s = impl.sql();
-  return impl.with_session("read clock", [&](soci::session &session, detail::OwnSession *own) {
+  auto& impl = *impl_;
+  const auto& s = impl.sql();
+  return impl.with_session("read clock", [&](soci::session& session, detail::OwnSession* own) {
     return impl.committed(session, [&] {
       detail::SociExchange x;
       detail::run_soci(session, own, s, detail::kSociNow, s.now_query, x);
@@ -273,7 +267,7 @@ std::int64_t SociAdapter::database_now() {
   });
 }
 
-const std::string &SociAdapter::server() const { return impl_->server; }
+const std::string& SociAdapter::server() const { return impl_->server; }
 
 std::shared_ptr<DatabaseStore> make_soci_store(SociStoreOptions options) {
   auto table = options.table_name;
@@ -295,9 +289,9 @@ StoreFactory soci_store(SociStoreOptions options) {
 namespace detail {
 namespace {
 
-std::shared_ptr<LockStore> open_soci(const Url &url) {
+std::shared_ptr<LockStore> open_soci(const Url& url) {
   url.check_params({"dialect", "table", "pool_size", "wait_timeout", "auto_create_table"});
-  const char *expected =
+  const char* expected =
       "invalid SOCI URL: expected "
       "soci://[user[:password]@]<backend>/<connection string>, the "
       "connection string percent-encoded (space %20), e.g. "
@@ -326,7 +320,7 @@ std::shared_ptr<LockStore> open_soci(const Url &url) {
 
 }  // namespace
 
-void register_soci_driver(DriverRegistry &registry) { registry.add("soci", &open_soci); }
+void register_soci_driver(DriverRegistry& registry) { registry.add("soci", &open_soci); }
 
 }  // namespace detail
 }  // namespace verrou

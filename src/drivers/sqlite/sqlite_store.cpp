@@ -41,23 +41,23 @@ enum Stmt : std::size_t {
 };
 
 struct Connection {
-  sqlite3 *db = nullptr;
+  sqlite3* db = nullptr;
   bool owned = true;
-  std::array<sqlite3_stmt *, kCount> stmts{};
+  std::array<sqlite3_stmt*, kCount> stmts{};
 
   Connection() = default;
-  Connection(const Connection &) = delete;
-  Connection &operator=(const Connection &) = delete;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
   ~Connection() {
-    for (auto *s : stmts) sqlite3_finalize(s);
+    for (auto* s : stmts) sqlite3_finalize(s);
     if (owned && db != nullptr) sqlite3_close_v2(db);
   }
 };
 
 // The values a statement may bind (see sql::Param).
 struct Values {
-  const std::string *key = nullptr;
-  const std::string *owner = nullptr;
+  const std::string* key = nullptr;
+  const std::string* owner = nullptr;
   std::optional<std::int64_t> ms;
 };
 
@@ -69,7 +69,7 @@ struct SqliteAdapter::Impl {
   sql::Statements sql;
   std::unique_ptr<detail::ConnectionPool<Connection>> pool;
 
-  [[noreturn]] void fail(sqlite3 *db, int rc, std::string_view operation) const {
+  [[noreturn]] void fail(sqlite3* db, int rc, std::string_view operation) const {
     std::string msg = "SQLite " + where + ": " + std::string(operation) + " failed: ";
     msg += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     msg += " (code " + std::to_string(rc) + ")";
@@ -81,8 +81,8 @@ struct SqliteAdapter::Impl {
     throw LockStorageError(msg);
   }
 
-  void exec(sqlite3 *db, const char *text, std::string_view operation) const {
-    char *err = nullptr;
+  void exec(sqlite3* db, const char* text, std::string_view operation) const {
+    char* err = nullptr;
     int rc = sqlite3_exec(db, text, nullptr, nullptr, &err);
     if (rc != SQLITE_OK) {
       std::string cause = err != nullptr ? err : sqlite3_errstr(rc);
@@ -99,8 +99,7 @@ struct SqliteAdapter::Impl {
       conn->owned = false;
       return conn;
     }
-    // Each connection is used by one thread at a time (the pool sees to it): no
-    // mutex.
+    // Each connection is used by one thread at a time (the pool sees to it): no mutex.
     const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     int rc = sqlite3_open_v2(options.path.c_str(), &conn->db, flags, nullptr);
     if (rc != SQLITE_OK) fail(conn->db, rc, "open");
@@ -108,19 +107,18 @@ struct SqliteAdapter::Impl {
     const auto busy = options.busy_timeout.count();
     sqlite3_busy_timeout(conn->db, busy > INT_MAX ? INT_MAX : static_cast<int>(busy));
     if (options.path != ":memory:") {
-      // WAL: readers never block the writer, and a commit is one append. A
-      // process that finds the file busy while switching leaves it as it is:
-      // locks stay correct either way.
+      // WAL: readers never block the writer, and a commit is one append. A process that finds the
+      // file busy while switching leaves it as it is: locks stay correct either way.
       try {
         exec(conn->db, "PRAGMA journal_mode=WAL", "enable WAL");
-      } catch (const LockStorageError &) {
+      } catch (const LockStorageError&) {
       }
       exec(conn->db, "PRAGMA synchronous=NORMAL", "set synchronous");
     }
     return conn;
   }
 
-  const sql::Statement *statement_of(Stmt s) const {
+  const sql::Statement* statement_of(Stmt s) const {
     switch (s) {
       case kInsert:
         return &sql.insert;
@@ -151,12 +149,12 @@ struct SqliteAdapter::Impl {
     return nullptr;
   }
 
-  sqlite3_stmt *prepared(Connection &c, Stmt s) const {
-    auto &slot = c.stmts[s];
+  sqlite3_stmt* prepared(Connection& c, Stmt s) const {
+    auto& slot = c.stmts[s];
     if (slot == nullptr) {
-      // The fenced acquire runs in a savepoint: a transaction of its own, or
-      // nested in one the application opened on a connection it lent.
-      const sql::Statement *statement = statement_of(s);
+      // The fenced acquire runs in a savepoint: a transaction of its own, or nested in one the
+      // application opened on a connection it lent.
+      const sql::Statement* statement = statement_of(s);
       const std::string text = s == kSavepoint        ? "SAVEPOINT verrou_acquire"
                                : s == kRelease        ? "RELEASE verrou_acquire"
                                : s == kRollbackTo     ? "ROLLBACK TO verrou_acquire"
@@ -174,23 +172,23 @@ struct SqliteAdapter::Impl {
     return slot;
   }
 
-  // Runs one statement on `c`: binds its parameters from `v`, steps once and
-  // hands the row (if any) to `on_row`. Returns sqlite3_changes for writes.
+  // Runs one statement on `c`: binds its parameters from `v`, steps once and hands the row (if any)
+  // to `on_row`. Returns sqlite3_changes for writes.
   template <class OnRow>
-  std::uint64_t step(Connection &c, Stmt s, std::string_view operation, const Values &v,
-                     OnRow &&on_row) const {
-    sqlite3_stmt *st = prepared(c, s);
+  std::uint64_t step(Connection& c, Stmt s, std::string_view operation, const Values& v,
+                     OnRow&& on_row) const {
+    sqlite3_stmt* st = prepared(c, s);
     struct Reset {
-      sqlite3_stmt *st;
+      sqlite3_stmt* st;
       ~Reset() {
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
       }
     } reset{st};
-    if (const sql::Statement *text = statement_of(s)) {
+    if (const sql::Statement* text = statement_of(s)) {
       int index = 1;
       for (sql::Param p : text->params) {
-        const std::string *str = p == sql::Param::key     ? v.key
+        const std::string* str = p == sql::Param::key     ? v.key
                                  : p == sql::Param::owner ? v.owner
                                                           : nullptr;
         if (str != nullptr) {
@@ -212,31 +210,30 @@ struct SqliteAdapter::Impl {
     return static_cast<std::uint64_t>(sqlite3_changes(c.db));
   }
 
-  std::uint64_t step(Connection &c, Stmt s, std::string_view operation, const Values &v) const {
-    return step(c, s, operation, v, [](sqlite3_stmt *) {});
+  std::uint64_t step(Connection& c, Stmt s, std::string_view operation, const Values& v) const {
+    return step(c, s, operation, v, [](sqlite3_stmt*) {});
   }
 
   template <class OnRow>
-  std::uint64_t run(Stmt s, std::string_view operation, const Values &v, OnRow &&on_row) {
+  std::uint64_t run(Stmt s, std::string_view operation, const Values& v, OnRow&& on_row) {
     auto lease = pool->acquire();
     return step(*lease, s, operation, v, std::forward<OnRow>(on_row));
   }
 
-  std::uint64_t write(Stmt s, std::string_view operation, const Values &v) {
-    return run(s, operation, v, [](sqlite3_stmt *) {});
+  std::uint64_t write(Stmt s, std::string_view operation, const Values& v) {
+    return run(s, operation, v, [](sqlite3_stmt*) {});
   }
 
-  // Takes the lock and raises its fencing counter in one transaction (a
-  // savepoint).
-  std::optional<std::uint64_t> acquire_fenced(const Values &v) {
+  // Takes the lock and raises its fencing counter in one transaction (a savepoint).
+  std::optional<std::uint64_t> acquire_fenced(const Values& v) {
     auto lease = pool->acquire();
-    Connection &c = *lease;
+    Connection& c = *lease;
     step(c, kSavepoint, "begin lock transaction", {});
     try {
       std::optional<std::uint64_t> token;
       if (step(c, kAcquire, "acquire lock", v) > 0) {
         step(c, kBumpToken, "raise fencing token", v);
-        step(c, kReadToken, "read fencing token", v, [&](sqlite3_stmt *st) {
+        step(c, kReadToken, "read fencing token", v, [&](sqlite3_stmt* st) {
           token = static_cast<std::uint64_t>(sqlite3_column_int64(st, 0));
         });
         if (!token) fail(c.db, SQLITE_ERROR, "read fencing token (no row)");
@@ -244,13 +241,12 @@ struct SqliteAdapter::Impl {
       step(c, kRelease, "commit lock transaction", {});
       return token;
     } catch (...) {
-      // Leave no transaction open on the connection: undo, then end the
-      // savepoint.
+      // Leave no transaction open on the connection: undo, then end the savepoint.
       if (sqlite3_get_autocommit(c.db) == 0) {
         try {
           step(c, kRollbackTo, "roll back lock transaction", {});
           step(c, kRelease, "end lock transaction", {});
-        } catch (const LockStorageError &) {
+        } catch (const LockStorageError&) {
           if (options.connection == nullptr) lease.discard();
         }
       }
@@ -276,18 +272,18 @@ SqliteAdapter::SqliteAdapter(SqliteStoreOptions options) : impl_(std::make_uniqu
   impl_->where = options.connection != nullptr ? "database (application's connection)"
                  : in_memory                   ? "in-memory database"
                                                : "database " + options.path;
-  // Every in-memory connection is a database of its own, so an in-memory store
-  // keeps one connection for its whole life; so does a borrowed connection.
+  // Every in-memory connection is a database of its own, so an in-memory store keeps one connection
+  // for its whole life; so does a borrowed connection.
   const std::size_t size = (in_memory || options.connection != nullptr) ? 1 : options.pool_size;
   impl_->options = std::move(options);
-  Impl *impl = impl_.get();
+  Impl* impl = impl_.get();
   impl_->pool = std::make_unique<detail::ConnectionPool<Connection>>(
       size, [impl] { return impl->connect(); }, nullptr, "SQLite " + impl_->where);
 }
 
 SqliteAdapter::~SqliteAdapter() = default;
 
-void SqliteAdapter::set_table_name(const std::string &table) {
+void SqliteAdapter::set_table_name(const std::string& table) {
   validate_sql_identifier(table);
   impl_->sql =
       sql::build(sql::Dialect::sqlite, table, {.placeholders = sql::Placeholders::numbered});
@@ -295,9 +291,9 @@ void SqliteAdapter::set_table_name(const std::string &table) {
 
 void SqliteAdapter::create_table_if_not_exists() {
   auto lease = impl_->pool->acquire();
-  // The write lock serializes concurrent creators (waiting up to busy_timeout),
-  // and IF NOT EXISTS makes the later ones do nothing.
-  for (const auto &text : impl_->sql.create_tables) {
+  // The write lock serializes concurrent creators (waiting up to busy_timeout), and IF NOT EXISTS
+  // makes the later ones do nothing.
+  for (const auto& text : impl_->sql.create_tables) {
     impl_->exec(lease->db, text.c_str(), "create lock table");
   }
 }
@@ -309,33 +305,33 @@ std::optional<std::int64_t> ms_of(std::optional<Duration> d) {
 }
 }  // namespace
 
-bool SqliteAdapter::insert_lock(const std::string &key, const std::string &owner,
+bool SqliteAdapter::insert_lock(const std::string& key, const std::string& owner,
                                 std::optional<Duration> ttl) {
   return impl_->write(kInsert, "insert lock", {&key, &owner, ms_of(ttl)}) > 0;
 }
 
-std::uint64_t SqliteAdapter::acquire_expired_lock(const std::string &key, const std::string &owner,
+std::uint64_t SqliteAdapter::acquire_expired_lock(const std::string& key, const std::string& owner,
                                                   std::optional<Duration> ttl) {
   return impl_->write(kTakeOver, "take over expired lock", {&key, &owner, ms_of(ttl)});
 }
 
-std::uint64_t SqliteAdapter::delete_lock(const std::string &key,
-                                         const std::optional<std::string> &owner) {
+std::uint64_t SqliteAdapter::delete_lock(const std::string& key,
+                                         const std::optional<std::string>& owner) {
   if (owner) return impl_->write(kDeleteOwned, "release lock", {&key, &*owner, std::nullopt});
   return impl_->write(kDelete, "force release lock", {&key, nullptr, std::nullopt});
 }
 
-std::uint64_t SqliteAdapter::extend_lock(const std::string &key, const std::string &owner,
+std::uint64_t SqliteAdapter::extend_lock(const std::string& key, const std::string& owner,
                                          Duration duration) {
   return impl_->write(kExtend, "extend lock", {&key, &owner, duration.count()});
 }
 
-std::optional<DatabaseLockRow> SqliteAdapter::get_lock(const std::string &key) {
+std::optional<DatabaseLockRow> SqliteAdapter::get_lock(const std::string& key) {
   std::optional<DatabaseLockRow> row;
-  impl_->run(kGet, "read lock", {&key, nullptr, std::nullopt}, [&](sqlite3_stmt *st) {
+  impl_->run(kGet, "read lock", {&key, nullptr, std::nullopt}, [&](sqlite3_stmt* st) {
     DatabaseLockRow r;
-    const auto *text = sqlite3_column_text(st, 0);
-    r.owner.assign(reinterpret_cast<const char *>(text),
+    const auto* text = sqlite3_column_text(st, 0);
+    r.owner.assign(reinterpret_cast<const char*>(text),
                    static_cast<std::size_t>(sqlite3_column_bytes(st, 0)));
     if (sqlite3_column_type(st, 1) != SQLITE_NULL) r.expiration = sqlite3_column_int64(st, 1);
     r.expired = sqlite3_column_int(st, 2) != 0;
@@ -346,15 +342,15 @@ std::optional<DatabaseLockRow> SqliteAdapter::get_lock(const std::string &key) {
 
 bool SqliteAdapter::gives_fencing_tokens() const noexcept { return true; }
 
-std::optional<std::uint64_t> SqliteAdapter::acquire_fenced_lock(const std::string &key,
-                                                                const std::string &owner,
+std::optional<std::uint64_t> SqliteAdapter::acquire_fenced_lock(const std::string& key,
+                                                                const std::string& owner,
                                                                 std::optional<Duration> ttl) {
   return impl_->acquire_fenced({&key, &owner, ms_of(ttl)});
 }
 
 std::int64_t SqliteAdapter::database_now() {
   std::int64_t now = 0;
-  impl_->run(kNowQ, "read clock", {}, [&](sqlite3_stmt *st) { now = sqlite3_column_int64(st, 0); });
+  impl_->run(kNowQ, "read clock", {}, [&](sqlite3_stmt* st) { now = sqlite3_column_int64(st, 0); });
   return now;
 }
 
@@ -378,7 +374,7 @@ StoreFactory sqlite_store(SqliteStoreOptions options) {
 namespace detail {
 namespace {
 
-std::shared_ptr<LockStore> open_sqlite(const Url &url) {
+std::shared_ptr<LockStore> open_sqlite(const Url& url) {
   url.check_params({"table", "pool_size", "busy_timeout", "auto_create_table"});
   SqliteStoreOptions options;
   if (!url.has_authority && url.opaque == ":memory:") {
@@ -400,7 +396,7 @@ std::shared_ptr<LockStore> open_sqlite(const Url &url) {
 
 }  // namespace
 
-void register_sqlite_driver(DriverRegistry &registry) { registry.add("sqlite", &open_sqlite); }
+void register_sqlite_driver(DriverRegistry& registry) { registry.add("sqlite", &open_sqlite); }
 
 }  // namespace detail
 }  // namespace verrou

@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
-// Every SQL adapter (native SQLite, PostgreSQL, MySQL/MariaDB; SOCI through
-// each backend) run through the same table of statement checks, against the
-// DatabaseAdapter interface itself: the statements all come from one dialect
-// layer, and must all behave alike. Adapters on one database must also read
-// each other's rows and share each other's fencing counters. Plus the dialect
+// Every SQL adapter (native SQLite, PostgreSQL, MySQL/MariaDB; SOCI through each backend) run
+// through the same table of statement checks, against the DatabaseAdapter interface itself: the
+// statements all come from one dialect layer, and must all behave alike. Adapters on one database
+// must also read each other's rows and share each other's fencing counters. Plus the dialect
 // layer's own rules (placeholders, names, collations).
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -17,14 +22,14 @@
 #include <vector>
 #include <verrou/drivers/database.hpp>
 #include <verrou/errors.hpp>
+#include <verrou/lock_factory.hpp>
 #include <verrou/open_store.hpp>
 #include <verrou/testing/conformance.hpp>
 #include <verrou/testing/server.hpp>
 
 #include "drivers/database/dialect.hpp"
 
-// verrou::testing brings the conformance suite; this program runs no store
-// through it.
+// verrou::testing brings the conformance suite; this program runs no store through it.
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(StoreConformance);
 
 namespace {
@@ -39,12 +44,11 @@ std::string postgres_url() {
 std::string mysql_url() {
   return env_or("VERROU_MYSQL_URL", "mysql://verrou:verrou@127.0.0.1:3306/verrou");
 }
-// "postgres://user:pass@host:port/db" → its parts, for the SOCI connection
-// strings.
+// "postgres://user:pass@host:port/db" → its parts, for the SOCI connection strings.
 struct Parts {
   std::string user, password, host, port, db;
 };
-Parts parts_of(const std::string &url) {
+Parts parts_of(const std::string& url) {
   Parts p;
   auto rest = url.substr(url.find("://") + 3);
   const auto at = rest.rfind('@');
@@ -61,7 +65,7 @@ Parts parts_of(const std::string &url) {
   return p;
 }
 
-std::string unique_table(const std::string &stem) {
+std::string unique_table(const std::string& stem) {
   std::string s = stem + "_" + verrou::conformance::unique_suffix();
   std::replace(s.begin(), s.end(), '-', '_');
   return s;
@@ -73,46 +77,45 @@ std::string sqlite_file() {
   return path;
 }
 
-// One adapter: a store URL for a table. `family` groups adapters on one
-// database.
+// One adapter: a store URL for a table. `family` groups adapters on one database.
 struct Adapter {
   std::string name;
   std::string family;
-  std::function<std::string(const std::string &table)> url;
+  std::function<std::string(const std::string& table)> url;
 };
 
 std::vector<Adapter> adapters() {
   std::vector<Adapter> out;
 #if defined(VERROU_HAS_SQLITE)
   out.push_back({"sqlite", "sqlite",
-                 [](const std::string &t) { return "sqlite://" + sqlite_file() + "?table=" + t; }});
+                 [](const std::string& t) { return "sqlite://" + sqlite_file() + "?table=" + t; }});
 #endif
 #if defined(VERROU_HAS_POSTGRES)
   out.push_back({"postgres", "postgres",
-                 [](const std::string &t) { return postgres_url() + "?table=" + t; }});
+                 [](const std::string& t) { return postgres_url() + "?table=" + t; }});
 #endif
 #if defined(VERROU_HAS_MYSQL)
   out.push_back(
-      {"mysql", "mysql", [](const std::string &t) { return mysql_url() + "?table=" + t; }});
-  out.push_back({"mysql_text", "mysql", [](const std::string &t) {
+      {"mysql", "mysql", [](const std::string& t) { return mysql_url() + "?table=" + t; }});
+  out.push_back({"mysql_text", "mysql", [](const std::string& t) {
                    return mysql_url() + "?table=" + t + "&prepared_statements=false";
                  }});
 #endif
 #if defined(VERROU_HAS_SOCI)
-  out.push_back({"soci_sqlite3", "sqlite", [](const std::string &t) {
+  out.push_back({"soci_sqlite3", "sqlite", [](const std::string& t) {
                    return "soci://sqlite3/" + sqlite_file() + "?table=" + t;
                  }});
-  out.push_back({"soci_postgresql", "postgres", [](const std::string &t) {
+  out.push_back({"soci_postgresql", "postgres", [](const std::string& t) {
                    const auto p = parts_of(postgres_url());
                    return "soci://" + p.user + ":" + p.password + "@postgresql/host=" + p.host +
                           "%20port=" + p.port + "%20dbname=" + p.db + "?table=" + t;
                  }});
-  out.push_back({"soci_mysql", "mysql", [](const std::string &t) {
+  out.push_back({"soci_mysql", "mysql", [](const std::string& t) {
                    const auto p = parts_of(mysql_url());
                    return "soci://" + p.user + ":" + p.password + "@mysql/host=" + p.host +
                           "%20port=" + p.port + "%20db=" + p.db + "?table=" + t;
                  }});
-  out.push_back({"soci_odbc_postgresql", "postgres", [](const std::string &t) {
+  out.push_back({"soci_odbc_postgresql", "postgres", [](const std::string& t) {
                    const auto p = parts_of(postgres_url());
                    return "soci://" + p.user + ":" + p.password +
                           "@odbc/DRIVER={PostgreSQL%20Unicode};SERVER=" + p.host +
@@ -122,19 +125,19 @@ std::vector<Adapter> adapters() {
   return out;
 }
 
-void PrintTo(const Adapter &adapter, std::ostream *out) { *out << adapter.name; }
+void PrintTo(const Adapter& adapter, std::ostream* out) { *out << adapter.name; }
 
 class SqlAdapters : public ::testing::TestWithParam<Adapter> {
  protected:
-  // The store on a fresh table; skips (or fails under VERROU_REQUIRE_SERVERS=1)
-  // when the database cannot be reached.
-  std::shared_ptr<verrou::DatabaseStore> open(const std::string &table) {
+  // The store on a fresh table; skips (or fails under VERROU_REQUIRE_SERVERS=1) when the database
+  // cannot be reached.
+  std::shared_ptr<verrou::DatabaseStore> open(const std::string& table) {
     try {
       auto store = std::dynamic_pointer_cast<verrou::DatabaseStore>(
           verrou::open_store(GetParam().url(table)));
       if (!store) throw std::logic_error("not a DatabaseStore");
       return store;
-    } catch (const verrou::LockStorageError &e) {
+    } catch (const verrou::LockStorageError& e) {
       unavailable_ = e.what();
       return nullptr;
     }
@@ -152,11 +155,11 @@ class SqlAdapters : public ::testing::TestWithParam<Adapter> {
 enum class Op { insert, take_over, remove, force_remove, extend, fenced, get_owner, expired, wait };
 struct Step {
   Op op;
-  const char *key;
-  const char *owner;  // the caller (or, for get_owner, the expected holder; "" none)
+  const char* key;
+  const char* owner;  // the caller (or, for get_owner, the expected holder; "" none)
   std::optional<verrou::Duration> ttl;
   long long expect;  // rows / 0-1; for fenced: 1 taken, 0 held
-  const char *why;
+  const char* why;
 };
 
 constexpr auto kLong = std::chrono::milliseconds(60'000);
@@ -201,10 +204,10 @@ const std::vector<Step> kTable = {
 
 TEST_P(SqlAdapters, EveryStatementBehavesAsTheTableSays) {
   OPEN_OR_SKIP(store, unique_table("t_table"));
-  auto &a = *store->adapter();
+  auto& a = *store->adapter();
   ASSERT_TRUE(a.gives_fencing_tokens());
   std::optional<std::uint64_t> last_token;
-  for (const auto &s : kTable) {
+  for (const auto& s : kTable) {
     const std::string key = s.key;
     const std::string owner = s.owner;
     long long got = -1;
@@ -258,19 +261,19 @@ TEST_P(SqlAdapters, EveryStatementBehavesAsTheTableSays) {
 TEST_P(SqlAdapters, AdaptersOnOneDatabaseShareRowsAndCounters) {
   const std::string table = unique_table("t_shared");
   OPEN_OR_SKIP(mine, table);
-  auto &a = *mine->adapter();
+  auto& a = *mine->adapter();
   const auto first = a.acquire_fenced_lock("k", "me", kLong);
   ASSERT_TRUE(first.has_value());
-  for (const auto &other : adapters()) {
+  for (const auto& other : adapters()) {
     if (other.family != GetParam().family || other.name == GetParam().name) continue;
     std::shared_ptr<verrou::DatabaseStore> theirs;
     try {
       theirs =
           std::dynamic_pointer_cast<verrou::DatabaseStore>(verrou::open_store(other.url(table)));
-    } catch (const verrou::LockStorageError &) {
+    } catch (const verrou::LockStorageError&) {
       continue;  // that path is unavailable here; its own test says so
     }
-    auto &b = *theirs->adapter();
+    auto& b = *theirs->adapter();
     const auto row = b.get_lock("k");
     ASSERT_TRUE(row.has_value()) << other.name << " does not see " << GetParam().name << "'s row";
     EXPECT_EQ(row->owner, "me");
@@ -288,7 +291,71 @@ TEST_P(SqlAdapters, AdaptersOnOneDatabaseShareRowsAndCounters) {
   }
 }
 
-std::string adapter_name(const ::testing::TestParamInfo<Adapter> &info) { return info.param.name; }
+// Several processes take turns on one key; each writes the token it got to a shared file while
+// it holds the lock (so the file is in holding order). Every token must exceed the one before.
+TEST_P(SqlAdapters, FencingTokensIncreaseAcrossProcesses) {
+  constexpr int kProcesses = 4;
+  constexpr int kCycles = 40;
+  const std::string table = unique_table("t_procs");
+  {
+    OPEN_OR_SKIP(creator, table);  // creates the tables, and checks the database is there
+  }
+  const std::string log = "/tmp/verrou-sql-tokens-" + verrou::conformance::unique_suffix();
+  const std::string url = GetParam().url(table);
+  std::vector<pid_t> children;
+  for (int p = 0; p < kProcesses; ++p) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      // The child: its own store and connections; _exit, so nothing of the parent's runs.
+      int status = 0;
+      try {
+        verrou::LockFactory locks(verrou::open_store(url));
+        for (int i = 0; i < kCycles && status == 0; ++i) {
+          auto lock = locks.create_lock("k", 30s);
+          if (!lock.acquire({.retry = {.delay = 2ms, .timeout = 120s}})) {
+            status = 4;
+            break;
+          }
+          const auto token = lock.fencing_token();
+          const std::string line = (token ? std::to_string(*token) : std::string("none")) + "\n";
+          const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+          if (fd < 0 || ::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+            status = 5;
+          }
+          if (fd >= 0) ::close(fd);
+          lock.release();
+        }
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "child: %s\n", e.what());
+        status = 2;
+      }
+      std::fflush(nullptr);
+      ::_exit(status);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "a child failed (status " << status << ")";
+  }
+  std::ifstream in(log);
+  std::vector<std::uint64_t> tokens;
+  for (std::string line; std::getline(in, line);) {
+    ASSERT_NE(line, "none") << "an acquisition without a token";
+    tokens.push_back(std::stoull(line));
+  }
+  std::remove(log.c_str());
+  EXPECT_EQ(tokens.size(), static_cast<std::size_t>(kProcesses * kCycles));
+  for (std::size_t i = 1; i < tokens.size(); ++i) {
+    ASSERT_GT(tokens[i], tokens[i - 1]) << "holder " << i << " got a token not above its "
+                                        << "predecessor's";
+  }
+}
+
+std::string adapter_name(const ::testing::TestParamInfo<Adapter>& info) { return info.param.name; }
 
 INSTANTIATE_TEST_SUITE_P(Sql, SqlAdapters, ::testing::ValuesIn(adapters()), adapter_name);
 
@@ -298,13 +365,13 @@ constexpr sql::Dialect kDialects[] = {sql::Dialect::sqlite, sql::Dialect::postgr
                                       sql::Dialect::mysql,  sql::Dialect::sql_server,
                                       sql::Dialect::oracle, sql::Dialect::firebird};
 
-std::vector<const sql::Statement *> all(const sql::Statements &s) {
+std::vector<const sql::Statement*> all(const sql::Statements& s) {
   return {&s.insert,         &s.take_over,  &s.remove,       &s.remove_owned,
           &s.extend,         &s.get,        &s.now_query,    &s.acquire,
-          &s.acquire_fenced, &s.bump_token, &s.insert_token, &s.read_token};
+          &s.acquire_fenced, &s.bump_token, &s.bump_token_if_taken, &s.insert_token, &s.read_token};
 }
 
-std::size_t count_of(const std::string &text, const std::string &what) {
+std::size_t count_of(const std::string& text, const std::string& what) {
   std::size_t n = 0;
   for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
   return n;
@@ -315,11 +382,11 @@ TEST(SqlDialect, EveryPlaceholderHasItsValue) {
     for (auto keys : {sql::KeyComparison::exact, sql::KeyComparison::inexact}) {
       const auto q =
           sql::build(d, "verrou", {.placeholders = sql::Placeholders::question, .keys = keys});
-      for (const auto *st : all(q))
+      for (const auto* st : all(q))
         EXPECT_EQ(count_of(st->text, "?"), st->params.size()) << st->text;
       const auto n =
           sql::build(d, "verrou", {.placeholders = sql::Placeholders::named, .keys = keys});
-      for (const auto *st : all(n)) {
+      for (const auto* st : all(n)) {
         EXPECT_EQ(count_of(st->text, ":p"), st->params.size()) << st->text;
         for (std::size_t i = 1; i <= st->params.size(); ++i) {
           // (":p1" also finds ":p10", but no statement has ten parameters.)
@@ -327,7 +394,7 @@ TEST(SqlDialect, EveryPlaceholderHasItsValue) {
         }
       }
       const auto dollar = sql::build(d, "verrou", {.placeholders = sql::Placeholders::dollar});
-      for (const auto *st : all(dollar)) {
+      for (const auto* st : all(dollar)) {
         for (std::size_t i = 1; i <= 3; ++i) {
           const bool used = count_of(st->text, "$" + std::to_string(i)) > 0;
           EXPECT_EQ(used, i <= st->params.size()) << "$" << i << " in " << st->text;
@@ -338,8 +405,7 @@ TEST(SqlDialect, EveryPlaceholderHasItsValue) {
 }
 
 TEST(SqlDialect, TheSameQuestionStatementsAsEachAdapterBuilds) {
-  // Two builds of one table give byte-identical texts: what native and SOCI
-  // adapters share.
+  // Two builds of one table give byte-identical texts: what native and SOCI adapters share.
   for (auto d : kDialects) {
     const auto a = sql::build(d, "locks");
     const auto b = sql::build(d, "locks");
@@ -359,16 +425,15 @@ TEST(SqlDialect, NamesOfTheFencingTableAndTheChannel) {
   const auto name = sql::fencing_table_name(long63);
   EXPECT_EQ(name.size(), 63U);
   EXPECT_NE(name, sql::fencing_table_name(std::string(62, 'b') + "c"));
-  // The channel name is what waiters of every adapter, and of earlier versions,
-  // listen on. (64-bit FNV-1a of the table name, as every release so far has
-  // announced on.)
+  // The channel name is what waiters of every adapter, and of earlier versions, listen on. (64-bit
+  // FNV-1a of the table name, as every release so far has announced on.)
   EXPECT_EQ(sql::notification_channel("verrou"), "verrou_0ec3a94481c3d466");
   EXPECT_EQ(sql::build(sql::Dialect::postgresql, "verrou").channel,
             sql::notification_channel("verrou"));
 }
 
 TEST(SqlDialect, MysqlCollationByExactVersion) {
-  auto collation = [](const char *v) {
+  auto collation = [](const char* v) {
     return sql::mysql_binary_collation(sql::parse_mysql_version(v));
   };
   EXPECT_EQ(collation("10.11.19-MariaDB-0+deb12u1"), "utf8mb4_nopad_bin");
@@ -383,11 +448,11 @@ TEST(SqlDialect, MysqlCollationByExactVersion) {
 }
 
 TEST(SqlDialect, WhichMysqlCollationsCompareExactly) {
-  for (const char *exact : {"utf8mb4_nopad_bin", "utf8mb4_0900_bin", "binary", "",
+  for (const char* exact : {"utf8mb4_nopad_bin", "utf8mb4_0900_bin", "binary", "",
                             "utf8mb3_nopad_bin", "latin1_nopad_bin"}) {
     EXPECT_TRUE(sql::mysql_collation_is_exact(exact)) << exact;
   }
-  for (const char *inexact :
+  for (const char* inexact :
        {"utf8mb4_general_ci", "utf8mb4_0900_ai_ci", "utf8mb4_bin", "latin1_swedish_ci",
         "utf8mb4_unicode_ci", "latin1_bin", "utf8mb4_uca1400_ai_ci"}) {
     EXPECT_FALSE(sql::mysql_collation_is_exact(inexact)) << inexact;
