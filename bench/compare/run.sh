@@ -131,6 +131,7 @@ if ((update_docs)); then
   report_args+=(--docs "$root/docs/benchmarks.md")
 fi
 node "$here/report.mjs" "${report_args[@]}"
+if [[ " $stores " == *" dynamodb "* ]]; then "$here/ceiling_dynamodb.sh" "$build" || say "dynamodb: ceiling failed"; fi
 
 if ((update_docs)); then
   if command -v gnuplot >/dev/null; then

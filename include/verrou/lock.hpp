@@ -155,8 +155,8 @@ class Lock {
  private:
   static constexpr std::int64_t kNoExpiration = std::numeric_limits<std::int64_t>::min();
 
-  bool try_once();
-  void mark_acquired(std::int64_t written_at_ms, std::optional<std::uint64_t> token);
+  std::optional<Acquired> try_once();
+  void mark_acquired(const Acquired& acquired);
   void set_token(std::optional<std::uint64_t> token);
   void release_after_failure() noexcept;
 

@@ -14,6 +14,7 @@
 
 #include "verrou/duration.hpp"
 #include "verrou/lock.hpp"
+#include "verrou/semaphore.hpp"
 #include "verrou/logger.hpp"
 #include "verrou/serialized_lock.hpp"
 #include "verrou/store.hpp"
@@ -50,6 +51,14 @@ class LockFactory {
   /// another process (C++ or Node.js). It can release and extend the original's lock.
   /// Throws `InvalidArgumentError` for an invalid key, owner or TTL.
   [[nodiscard]] Lock restore_lock(const SerializedLock& lock) const;
+
+  /// A new holder of a permit of the semaphore `key` (at most `limit` holders at once), with
+  /// a new random owner, not yet acquired. `ttl`: the lease of a permit, default 30 s;
+  /// `verrou::forever` never expires. Throws `InvalidArgumentError` for an empty or too long
+  /// key, a limit of 0 or over `kMaxSemaphoreLimit`, a TTL ≤ 0 or over `kMaxTtl`, or a store
+  /// without semaphores (not a `SemaphoreStore`).
+  [[nodiscard]] Semaphore create_semaphore(std::string key, std::uint32_t limit,
+                                           std::optional<Duration> ttl = kDefaultTtl) const;
 
   /// The store this factory makes locks over.
   [[nodiscard]] const std::shared_ptr<LockStore>& store() const { return store_; }

@@ -60,6 +60,9 @@ class Verrou {
   }
   /// `use(default_store).restore_lock(...)`.
   Lock restore_lock(const SerializedLock& lock);
+  /// `use(default_store).create_semaphore(...)`.
+  Semaphore create_semaphore(std::string key, std::uint32_t limit,
+                             std::optional<Duration> ttl = kDefaultTtl);
 
   /// The name of the default store.
   [[nodiscard]] const std::string& default_store() const { return config_.default_store; }

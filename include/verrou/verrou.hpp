@@ -24,5 +24,6 @@
 #include "verrou/logger.hpp"
 #include "verrou/manager.hpp"
 #include "verrou/open_store.hpp"
+#include "verrou/semaphore.hpp"
 #include "verrou/serialized_lock.hpp"
 #include "verrou/store.hpp"

@@ -8,10 +8,20 @@
 # dynamodb://?region=us-east-1&endpoint=http://127.0.0.1:8001). DynamoDB Local has no option to
 # choose its listening address, so it listens on every interface; the port is its only setting.
 #
+# For restart tests, a private instance: VERROU_DYNAMODB_LOCAL_PORT (default 8001),
+# VERROU_DYNAMODB_LOCAL_DIR (where it runs and keeps its pid and log; default
+# $VERROU_SERVERS_DIR/dynamodb-local) and VERROU_DYNAMODB_LOCAL_DB_PATH (a folder: the tables
+# are kept there on disk, across restarts, instead of in memory).
+#
 #   scripts/servers/dynamodb-local.sh start|stop|status
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-dir="${VERROU_SERVERS_DIR:-/tmp/verrou-servers}/dynamodb-local"
+dir="${VERROU_DYNAMODB_LOCAL_DIR:-${VERROU_SERVERS_DIR:-/tmp/verrou-servers}/dynamodb-local}"
+storage=(-inMemory)
+if [[ -n "${VERROU_DYNAMODB_LOCAL_DB_PATH:-}" ]]; then
+  mkdir -p "$VERROU_DYNAMODB_LOCAL_DB_PATH"
+  storage=(-dbPath "$VERROU_DYNAMODB_LOCAL_DB_PATH")
+fi
 port="${VERROU_DYNAMODB_LOCAL_PORT:-8001}"
 pidfile="$dir/dynamodb-local.pid"
 
@@ -38,7 +48,7 @@ case "${1:-}" in
     # The child writes its own pid, then becomes the server: setsid may fork, so $! would not be it.
     (cd "$dir" && setsid nohup bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$pidfile" \
       java -Xmx512m -Djava.library.path="$lib/DynamoDBLocal_lib" \
-      -jar "$lib/DynamoDBLocal.jar" -inMemory -sharedDb -disableTelemetry -port "$port" >"$dir/dynamodb-local.log" 2>&1 </dev/null &)
+      -jar "$lib/DynamoDBLocal.jar" "${storage[@]}" -sharedDb -disableTelemetry -port "$port" >"$dir/dynamodb-local.log" 2>&1 </dev/null &)
     for _ in $(seq 1 300); do
       if running; then echo "dynamodb-local: ready on 127.0.0.1:$port"; exit 0; fi
       sleep 0.1

@@ -21,13 +21,15 @@ struct Place {
 
 struct QueueKey {
   const LockStore* store;
+  QueueKind kind;
   std::string key;
   bool operator==(const QueueKey&) const = default;
 };
 
 struct QueueKeyHash {
   std::size_t operator()(const QueueKey& k) const noexcept {
-    return std::hash<std::string>{}(k.key) ^ (std::hash<const void*>{}(k.store) * 31U);
+    return std::hash<std::string>{}(k.key) ^ (std::hash<const void*>{}(k.store) * 31U) ^
+           static_cast<std::size_t>(k.kind);
   }
 };
 
@@ -70,9 +72,9 @@ bool wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
 
 }  // namespace
 
-QueueTicket::QueueTicket(const LockStore* store, const std::string& key,
+QueueTicket::QueueTicket(const LockStore* store, QueueKind kind, const std::string& key,
                          SteadyClock::time_point since) {
-  QueueKey name{store, key};
+  QueueKey name{store, kind, key};
   Shard& shard = shard_for(name);
   const std::lock_guard lock(shard.mutex);
   auto& queue = shard.queues[name];
@@ -118,15 +120,15 @@ void QueueTicket::wait_release(std::uint64_t seen, SteadyClock::time_point until
   wait_until(queue_->changed, lock, until, [&] { return queue_->releases != seen; });
 }
 
-bool local_waiters(const LockStore* store, const std::string& key) {
-  QueueKey name{store, key};
+bool local_waiters(const LockStore* store, QueueKind kind, const std::string& key) {
+  QueueKey name{store, kind, key};
   Shard& shard = shard_for(name);
   const std::lock_guard lock(shard.mutex);
   return shard.queues.contains(name);
 }
 
-void local_release(const LockStore* store, const std::string& key) {
-  QueueKey name{store, key};
+void local_release(const LockStore* store, QueueKind kind, const std::string& key) {
+  QueueKey name{store, kind, key};
   Shard& shard = shard_for(name);
   const std::lock_guard lock(shard.mutex);
   auto it = shard.queues.find(name);

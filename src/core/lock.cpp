@@ -5,6 +5,7 @@
 #include <random>
 #include <thread>
 
+#include "detail/acquire_loop.hpp"
 #include "detail/local_queue.hpp"
 #include "detail/owner.hpp"
 #include "verrou/errors.hpp"
@@ -13,25 +14,8 @@
 namespace verrou {
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
-
 std::int64_t to_epoch_ms(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
-// A pause of 75–100 % of `delay`, so pollers that started together drift apart instead of
-// hitting the store in step.
-Duration jittered(Duration delay) {
-  if (delay.count() < 4) return delay;
-  thread_local std::minstd_rand engine(std::random_device{}());
-  std::uniform_int_distribution<std::int64_t> spread(delay.count() * 3 / 4, delay.count());
-  return Duration(spread(engine));
-}
-
-// `t + d`, or the end of time when that would not fit (a timeout of years means "none").
-SteadyClock::time_point saturating_add(SteadyClock::time_point t, Duration d) {
-  if (d >= kMaxTtl) return SteadyClock::time_point::max();
-  return t + d;
 }
 
 }  // namespace
@@ -121,92 +105,61 @@ std::optional<std::uint64_t> Lock::fencing_token() const {
   return token_.load();
 }
 
-void Lock::mark_acquired(std::int64_t written_at_ms, std::optional<std::uint64_t> token) {
-  expiration_ms_.store(ttl_ ? written_at_ms + ttl_->count() : kNoExpiration);
-  set_token(token);
+void Lock::mark_acquired(const Acquired& acquired) {
+  expiration_ms_.store(ttl_ ? to_epoch_ms(acquired.written_at) + ttl_->count() : kNoExpiration);
+  set_token(acquired.fencing_token);
   const auto& logger = options_->logger;
   if (logger && logger->enabled(LogLevel::debug)) {
     logger->log(LogLevel::debug, "Lock acquired", {{"key", key_}});
   }
 }
 
-bool Lock::try_once() {
-  const std::int64_t before = epoch_ms_now();
+std::optional<Acquired> Lock::try_once() {
+  const auto before = std::chrono::system_clock::now();
   if (fencing_ != nullptr) {
     const auto token = fencing_->save_fenced(key_, owner_, ttl_);
-    if (!token) return false;
-    mark_acquired(before, token);
-    return true;
+    if (!token) return std::nullopt;
+    return Acquired{.written_at = before, .fencing_token = token};
   }
-  if (!store_->save(key_, owner_, ttl_)) return false;
-  mark_acquired(before, std::nullopt);
-  return true;
+  if (!store_->save(key_, owner_, ttl_)) return std::nullopt;
+  return Acquired{.written_at = before};
 }
 
 bool Lock::acquire(const AcquireOptions& options) {
-  const RetryOptions& defaults = options_->retry;
-  RetryOptions retry{
-      .attempts = options.retry.attempts ? options.retry.attempts : defaults.attempts,
-      .delay = options.retry.delay ? options.retry.delay : defaults.delay,
-      .timeout = options.retry.timeout ? options.retry.timeout : defaults.timeout,
+  const RetryOptions retry = detail::merge_retry(options.retry, options_->retry);
+  const detail::AcquireTarget target{
+      .store = store_.get(),
+      .kind = detail::QueueKind::lock,
+      .key = &key_,
+      .can_wait = waitable_ != nullptr,
+      .store_orders_waiters = waitable_ != nullptr && waitable_->serves_waiters_in_order(),
   };
-  validate_retry(retry);
-  const Duration delay = retry.delay.value_or(kDefaultRetryDelay);
-  const auto start = SteadyClock::now();
-  // No timeout: a deadline that never comes (steady_clock's range is centuries).
-  const auto deadline =
-      retry.timeout ? saturating_add(start, *retry.timeout) : SteadyClock::time_point::max();
-
-  if (waitable_ != nullptr && waitable_->serves_waiters_in_order()) {
-    // The store queues its waiters itself and hands a released lock to the first.
-    for (std::uint64_t attempt = 1;; ++attempt) {
-      const bool last = retry.attempts && attempt >= *retry.attempts;
-      if (last) return try_once();
-      const auto until = std::min(saturating_add(SteadyClock::now(), delay), deadline);
-      if (auto acquired = waitable_->save_waiting(key_, owner_, ttl_, until, start)) {
-        mark_acquired(to_epoch_ms(acquired->written_at), acquired->fencing_token);
-        return true;
-      }
-      if (SteadyClock::now() >= deadline) return false;
-    }
-  }
-
-  // Line up with this process's other callers for the key: only the first asks the store,
-  // and a release through this store wakes it without waiting out the delay.
-  detail::QueueTicket ticket(store_.get(), key_, start);
-  for (std::uint64_t attempt = 1;; ++attempt) {
-    const bool last = retry.attempts && attempt >= *retry.attempts;
-    if (!ticket.wait_front(deadline)) return false;
-    const std::uint64_t releases_seen = ticket.releases();
-    if (waitable_ != nullptr && !last) {
-      // One attempt that waits for a release, for at most the retry delay.
-      const auto until = std::min(saturating_add(SteadyClock::now(), delay), deadline);
-      if (auto acquired = waitable_->save_waiting(key_, owner_, ttl_, until, start)) {
-        mark_acquired(to_epoch_ms(acquired->written_at), acquired->fencing_token);
-        return true;
-      }
-    } else if (try_once()) {
-      return true;
-    }
-    if (last) return false;
-    if (SteadyClock::now() >= deadline) return false;
-    if (waitable_ == nullptr) {
-      ticket.wait_release(releases_seen,
-                          std::min(saturating_add(SteadyClock::now(), jittered(delay)), deadline));
-    }
-  }
+  const auto acquired = detail::acquire_loop(
+      retry, target, [this] { return try_once(); },
+      [this](std::chrono::steady_clock::time_point until,
+             std::chrono::steady_clock::time_point since) {
+        return waitable_->save_waiting(key_, owner_, ttl_, until, since);
+      });
+  if (!acquired) return false;
+  mark_acquired(*acquired);
+  return true;
 }
 
 bool Lock::acquire_immediately() {
   // Callers of this process already waiting for the key go first.
   const bool queued_by_store = waitable_ != nullptr && waitable_->serves_waiters_in_order();
-  if (!queued_by_store && detail::local_waiters(store_.get(), key_)) return false;
-  return try_once();
+  if (!queued_by_store && detail::local_waiters(store_.get(), detail::QueueKind::lock, key_)) {
+    return false;
+  }
+  const auto acquired = try_once();
+  if (!acquired) return false;
+  mark_acquired(*acquired);
+  return true;
 }
 
 void Lock::release() {
   store_->remove(key_, owner_);
-  detail::local_release(store_.get(), key_);
+  detail::local_release(store_.get(), detail::QueueKind::lock, key_);
   const auto& logger = options_->logger;
   if (logger && logger->enabled(LogLevel::debug)) {
     logger->log(LogLevel::debug, "Lock released", {{"key", key_}});
@@ -229,7 +182,7 @@ void Lock::release_after_failure() noexcept {
 
 void Lock::force_release() {
   store_->force_remove(key_);
-  detail::local_release(store_.get(), key_);
+  detail::local_release(store_.get(), detail::QueueKind::lock, key_);
   const auto& logger = options_->logger;
   if (logger && logger->enabled(LogLevel::debug)) {
     logger->log(LogLevel::debug, "Lock force released", {{"key", key_}});

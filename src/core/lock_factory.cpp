@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "verrou/lock_factory.hpp"
 
+#include "detail/acquire_loop.hpp"
 #include "verrou/errors.hpp"
 
 namespace verrou {
@@ -22,6 +23,20 @@ void validate_retry(const RetryOptions& retry) {
   }
 }
 
+namespace detail {
+
+RetryOptions merge_retry(const RetryOptions& options, const RetryOptions& defaults) {
+  RetryOptions retry{
+      .attempts = options.attempts ? options.attempts : defaults.attempts,
+      .delay = options.delay ? options.delay : defaults.delay,
+      .timeout = options.timeout ? options.timeout : defaults.timeout,
+  };
+  validate_retry(retry);
+  return retry;
+}
+
+}  // namespace detail
+
 LockFactory::LockFactory(std::shared_ptr<LockStore> store, LockFactoryOptions options)
     : store_(std::move(store)) {
   if (!store_) throw InvalidArgumentError("LockFactory needs a store; got a null store pointer");
@@ -38,6 +53,11 @@ Lock LockFactory::create_lock(std::string key, std::optional<Duration> ttl) cons
 
 Lock LockFactory::create_lock(std::string key, std::string_view ttl) const {
   return create_lock(std::move(key), parse_ttl(ttl));
+}
+
+Semaphore LockFactory::create_semaphore(std::string key, std::uint32_t limit,
+                                        std::optional<Duration> ttl) const {
+  return Semaphore(std::move(key), limit, store_, options_, ttl);
 }
 
 Lock LockFactory::restore_lock(const SerializedLock& lock) const {

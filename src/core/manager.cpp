@@ -59,6 +59,11 @@ Lock Verrou::create_lock(std::string key, std::string_view ttl) {
   return use(config_.default_store).create_lock(std::move(key), ttl);
 }
 
+Semaphore Verrou::create_semaphore(std::string key, std::uint32_t limit,
+                                   std::optional<Duration> ttl) {
+  return use(config_.default_store).create_semaphore(std::move(key), limit, ttl);
+}
+
 Lock Verrou::restore_lock(const SerializedLock& lock) {
   return use(config_.default_store).restore_lock(lock);
 }

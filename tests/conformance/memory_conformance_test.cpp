@@ -12,6 +12,7 @@ INSTANTIATE_TEST_SUITE_P(
         .short_ttl = std::chrono::milliseconds(150),
         .contention_cycles = 5000,
         .require_fencing = true,
+        .require_semaphores = true,
         .stores_share_data = false,
     }),
     verrou::conformance::harness_name);

@@ -161,6 +161,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     attempt([&] { store.force_remove(key); });
     attempt([&] { (void)store.save(key, owner, std::nullopt); });
     attempt([&] { (void)store.exists(key); });
+    attempt([&] { (void)store.save_fenced(key, owner, verrou::Duration(30000)); });
+    attempt([&] { (void)store.save_permit(key, owner, 3, verrou::Duration(30000)); });
+    attempt([&] { (void)store.count_permits(key); });
+    attempt([&] { store.extend_permit(key, owner, verrou::Duration(1000)); });
+    attempt([&] { store.remove_permit(key, owner); });
   } catch (const verrou::Error&) {
     // the table check at construction failed: fine
   }

@@ -430,12 +430,12 @@ TEST_P(Interop, LockSerializedByCppIsRestoredAndReleasedByNode) {
   const auto text = lock.serialize().to_json();
 
   EXPECT_EQ(node_restore("b", text), lock.owner());
-  // Verrou reads every field as written; it knows no fencing token, and drops it.
+  // Verrou reads every field as written, except the fencing token it does not know.
   auto expected = lock.serialize();
   expected.fencing_token.reset();
-  EXPECT_EQ(verrou::SerializedLock::from_json(node_serialize("b")), expected);
   auto expected_json = json::parse(text);
   expected_json.erase("fencingToken");
+  EXPECT_EQ(verrou::SerializedLock::from_json(node_serialize("b")), expected);
   EXPECT_EQ(json::parse(node_serialize("b")), expected_json);
   EXPECT_FALSE(node_bool("is_expired", "b"));
   EXPECT_TRUE(node_is_locked("b"));
@@ -555,10 +555,66 @@ TEST_P(Interop, DataWrittenByCppIsReadByNode) {
   EXPECT_TRUE(node_is_locked("a"));
   EXPECT_FALSE(node_acquire_now("a"));
 
-  // A release removes the data, as Verrou's does.
   lock.release();
-  EXPECT_TRUE(node_raw(k).is_null()) << node_raw(k).dump();
+  if (GetParam().kind == Kind::dynamodb) {
+    // A release leaves a free item that keeps the key's fencing counter: no owner, expired
+    // for every clock.
+    const auto left = node_raw(k);
+    ASSERT_TRUE(left.is_object()) << left.dump();
+    EXPECT_TRUE(left["owner"].is_null()) << left.dump();
+    EXPECT_EQ(left["expiration"], 0) << left.dump();
+    EXPECT_FALSE(node_is_locked("a"));
+  } else {
+    // A release removes the data, as Verrou's does.
+    EXPECT_TRUE(node_raw(k).is_null()) << node_raw(k).dump();
+  }
 }
+
+#if defined(VERROU_HAS_DYNAMODB)
+TEST_P(Interop, DynamoDbFreeItemsAndFencingCounterAroundVerrou) {
+  if (GetParam().kind != Kind::dynamodb) GTEST_SKIP() << "DynamoDB's fencing counter";
+  OPEN_OR_SKIP(false);
+  const auto k = key("fencing");
+  auto attributes = [&] { return node_raw(k)["attributes"].dump(); };
+  auto cpp_token = [&] {
+    auto lock = locks_->create_lock(k, 30s);
+    EXPECT_TRUE(lock.acquire_immediately());
+    const auto token = lock.fencing_token();
+    EXPECT_TRUE(token.has_value());
+    lock.release();
+    return token.value_or(0);
+  };
+
+  const auto t1 = cpp_token();
+  EXPECT_NE(attributes().find("fencing_token"), std::string::npos) << attributes();
+  // Verrou on the free item verrou-cpp left: not held, not releasable or extendable by a
+  // stranger, and taken by an acquisition, whose whole-item write drops the counter.
+  node_create("a", k, 30s);
+  EXPECT_FALSE(node_is_locked("a"));
+  EXPECT_EQ(node_release("a"), "E_LOCK_NOT_OWNED");
+  EXPECT_FALSE(node_->call({{"op", "extend"}, {"id", "a"}})["ok"].get<bool>());
+  ASSERT_TRUE(node_acquire_now("a"));
+  EXPECT_EQ(attributes().find("fencing_token"), std::string::npos) << attributes();
+  auto held = locks_->create_lock(k, 30s);
+  EXPECT_FALSE(held.acquire_immediately()) << "verrou-cpp took a lock Verrou holds";
+  EXPECT_EQ(node_release("a"), "");
+  EXPECT_TRUE(node_raw(k).is_null()) << "Verrou's release deletes the item";
+
+  // The counter starts again from the clock, above every token given before.
+  const auto t2 = cpp_token();
+  EXPECT_GT(t2, t1);
+
+  // Verrou extending and releasing a lock verrou-cpp took (a handed-over lock): the same.
+  auto lock = locks_->create_lock(k, 30s);
+  ASSERT_TRUE(lock.acquire_immediately());
+  const auto t3 = lock.fencing_token().value_or(0);
+  EXPECT_GT(t3, t2);
+  node_restore("b", lock.serialize().to_json());
+  node_->ok({{"op", "extend"}, {"id", "b"}});
+  EXPECT_EQ(node_release("b"), "");
+  EXPECT_GT(cpp_token(), t3);
+}
+#endif
 
 TEST_P(Interop, DataWrittenByNodeIsReadByCpp) {
   OPEN_OR_SKIP(true);

@@ -173,6 +173,28 @@ TEST(Lock, ExpirationIsTrackedFromAcquire) {
   EXPECT_LT(*serialized.expiration_time, epoch_ms_now());
 }
 
+TEST(Lock, StoresWithoutTokensGiveLocksWithoutTokens) {
+  auto store = std::make_shared<testing_support::FakeStore>();
+  LockFactory factory(store);
+  auto lock = factory.create_lock("k");
+  ASSERT_TRUE(lock.acquire());
+  EXPECT_EQ(lock.fencing_token(), std::nullopt);
+  EXPECT_EQ(lock.serialize().fencing_token, std::nullopt);
+  auto restored = factory.restore_lock({.key = "k", .owner = lock.owner(), .fencing_token = 9});
+  EXPECT_EQ(restored.fencing_token(), 9U) << "a restored lock keeps the token it carried";
+}
+
+TEST(Semaphore, StoresWithoutSemaphoresAreRefusedClearly) {
+  LockFactory factory(std::make_shared<testing_support::FakeStore>());
+  try {
+    (void)factory.create_semaphore("builds", 3);
+    FAIL() << "a store without semaphores made a semaphore";
+  } catch (const InvalidArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("does not support semaphores"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Lock, RestoreKeepsKeyOwnerTtlAndExpiration) {
   auto store = std::make_shared<FakeStore>();
   LockFactory factory(store);

@@ -78,6 +78,32 @@ TEST(SerializedLock, RejectsMalformedAndHostileJson) {
   }
 }
 
+TEST(SerializedLock, CarriesTheFencingTokenWhenThereIsOne) {
+  SerializedLock lock{.key = "k", .owner = "o", .ttl = 30s, .expiration_time = 5,
+                      .fencing_token = 18446744073709551615ULL};
+  EXPECT_EQ(lock.to_json(),
+            R"({"key":"k","owner":"o","ttl":30000,"expirationTime":5,)"
+            R"("fencingToken":18446744073709551615})");
+  EXPECT_EQ(SerializedLock::from_json(lock.to_json()), lock);
+  lock.fencing_token.reset();
+  EXPECT_EQ(lock.to_json(), R"({"key":"k","owner":"o","ttl":30000,"expirationTime":5})")
+      << "no token: Verrou's exact shape";
+  EXPECT_EQ(SerializedLock::from_json(R"({"key":"k","owner":"o","fencingToken":null})").fencing_token,
+            std::nullopt);
+  EXPECT_EQ(SerializedLock::from_json(R"({"key":"k","owner":"o","fencingToken":0})").fencing_token,
+            0U);
+  EXPECT_EQ(SerializedLock::from_json(R"({"key":"k","owner":"o","fencingToken":7.0})").fencing_token,
+            7U);
+}
+
+TEST(SerializedLock, RejectsFencingTokensThatAreNotWholeNumbersInRange) {
+  for (const char* token : {"-1", "1.5", "18446744073709551616", "1e30", "\"12\"", "true",
+                            "[1]", "{}", "-0.5", "9007199254740993.0"}) {
+    const std::string json = std::string(R"({"key":"k","owner":"o","fencingToken":)") + token + "}";
+    EXPECT_THROW(SerializedLock::from_json(json), InvalidArgumentError) << json;
+  }
+}
+
 TEST(SerializedLock, RefusesToWriteKeysJsonCannotCarry) {
   SerializedLock lock{.key = std::string("\xff\xfe"), .owner = "o", .ttl = 1s,
                       .expiration_time = {}};

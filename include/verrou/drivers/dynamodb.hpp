@@ -2,9 +2,11 @@
 //
 // drivers/dynamodb.hpp: locks in an Amazon DynamoDB table.
 //
-// One item per held lock, Verrou's own shape (`key` string hash key, `owner` string,
-// `expires_at` number of epoch milliseconds, absent for a lock that never expires), so C++ and
-// Node.js services on @verrou/core share one table. The table (default `verrou`) is created on
+// One item per lock, Verrou's own shape (`key` string hash key, `owner` string, `expires_at`
+// number of epoch milliseconds, absent for a lock that never expires), so C++ and Node.js
+// services on @verrou/core share one table, plus a `fencing_token` counter that gives every
+// acquisition its fencing token. Semaphores live in a second table (default
+// `<table>_semaphores`), one item per semaphore with its holders. Tables are created on
 // demand, on-demand billing. Expiry is judged by the clock of the client that asks (DynamoDB
 // conditions have no server clock): keep the machines' clocks synchronised, and keep TTLs well
 // above the skew between them.
@@ -23,6 +25,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,6 +47,10 @@ struct AwsCredentials {
 struct DynamoDbStoreOptions {
   /// The table holding the locks; created when missing if `create_table` is set.
   std::string table = "verrou";
+  /// The table holding the semaphores, apart from the locks so that a semaphore and a lock of
+  /// the same name never meet. Empty: `table` + "_semaphores". Created on the first semaphore
+  /// operation if `create_table` is set.
+  std::string semaphore_table{};
   /// AWS region, e.g. "eu-west-1". Empty: AWS_REGION, then AWS_DEFAULT_REGION, then
   /// "us-east-1" when `endpoint` is given (local servers ignore it); otherwise an error.
   std::string region{};
@@ -72,6 +79,7 @@ struct DynamoDbStoreOptions {
   std::size_t max_idle_connections = 16;
 
   /// Options from a URL: `dynamodb://?region=R&endpoint=E&table=T&profile=P&create_table=0`
+  /// (also `semaphore_table=`)
   /// (also `connect_timeout`, `request_timeout`, `retry_deadline` as durations, e.g. "2s").
   /// Throws `InvalidArgumentError` for another scheme, a host or path in the URL, or an
   /// unknown or malformed parameter.
@@ -81,10 +89,13 @@ struct DynamoDbStoreOptions {
 /// The DynamoDB store. The constructor resolves credentials and, with `create_table`, makes
 /// sure the table exists and is ACTIVE (several processes may race to create it: that is fine).
 ///
-/// Each operation is one conditional request: PutItem to take a free or expired lock,
-/// DeleteItem / UpdateItem conditioned on the owner and an unexpired lease to release and
-/// extend, strongly consistent GetItem for `exists`. Keys must be valid UTF-8 (DynamoDB
-/// strings are), at most `kMaxKeyLength` bytes.
+/// Each lock operation is one conditional request: an UpdateItem takes a free or expired
+/// lock and counts the acquisition in the item's `fencing_token` (`FencingLockStore`: the
+/// token comes from the same write); UpdateItems conditioned on the owner and an unexpired
+/// lease release (leaving the item, free, so the counter survives) and extend; a strongly
+/// consistent GetItem answers `exists`. Semaphores (`SemaphoreStore`) keep one item per key
+/// with its holders, changed by conditional writes on a version number. Keys must be valid
+/// UTF-8 (DynamoDB strings are), at most `kMaxKeyLength` bytes. See docs/dynamodb.md.
 ///
 /// Errors: `LockStorageError` naming the DynamoDB error type, its message, the table and the
 /// endpoint (after retries where retrying can help); `InvalidArgumentError` for bad options,
@@ -92,7 +103,7 @@ struct DynamoDbStoreOptions {
 ///
 /// Thread safety: all members may be called concurrently; requests run on a pool of
 /// keep-alive HTTP connections, one per concurrent caller.
-class DynamoDbStore final : public LockStore {
+class DynamoDbStore final : public LockStore, public FencingLockStore, public SemaphoreStore {
  public:
   /// Throws `InvalidArgumentError` for bad options or missing credentials, and
   /// `LockStorageError` when DynamoDB cannot be reached or the table not created.
@@ -108,10 +119,25 @@ class DynamoDbStore final : public LockStore {
   bool exists(const std::string& key) override;
   void extend(const std::string& key, const std::string& owner, Duration duration) override;
 
-  /// The table's name.
+  /// As `save`; the token is the key's counter after this acquisition. Throws
+  /// `LockStorageError` when the item's `fencing_token` is not a counter (giving the lock
+  /// back first if it was taken).
+  std::optional<std::uint64_t> save_fenced(const std::string& key, const std::string& owner,
+                                           std::optional<Duration> ttl) override;
+
+  bool save_permit(const std::string& key, const std::string& holder, std::uint32_t limit,
+                   std::optional<Duration> ttl) override;
+  void remove_permit(const std::string& key, const std::string& holder) override;
+  void extend_permit(const std::string& key, const std::string& holder,
+                     Duration duration) override;
+  std::uint32_t count_permits(const std::string& key) override;
+
+  /// The lock table's name.
   [[nodiscard]] const std::string& table() const;
   /// The endpoint requests go to, e.g. "https://dynamodb.eu-west-1.amazonaws.com".
   [[nodiscard]] const std::string& endpoint() const;
+  /// The semaphore table's name.
+  [[nodiscard]] const std::string& semaphore_table() const;
 
  private:
   struct Impl;

@@ -30,7 +30,11 @@ namespace verrou {
 /// memory stays proportional to the locks held and waited for.
 /// Thread safety: all members may be called concurrently; keys are spread over independent
 /// shards, so threads working on different keys rarely meet.
-class MemoryStore final : public LockStore, public WaitableLockStore, public FencingLockStore {
+class MemoryStore final : public LockStore,
+                          public WaitableLockStore,
+                          public FencingLockStore,
+                          public SemaphoreStore,
+                          public WaitableSemaphoreStore {
  public:
   MemoryStore();
   ~MemoryStore() override;
@@ -57,6 +61,19 @@ class MemoryStore final : public LockStore, public WaitableLockStore, public Fen
   /// True: a released lock goes straight to the longest waiter.
   [[nodiscard]] bool serves_waiters_in_order() const noexcept override { return true; }
 
+  bool save_permit(const std::string& key, const std::string& holder, std::uint32_t limit,
+                   std::optional<Duration> ttl) override;
+  void remove_permit(const std::string& key, const std::string& holder) override;
+  void extend_permit(const std::string& key, const std::string& holder,
+                     Duration duration) override;
+  std::uint32_t count_permits(const std::string& key) override;
+  /// Waiters for a permit are served in the order they began to wait: a waiter at the front
+  /// whose limit leaves no room is not passed by later ones.
+  std::optional<Acquired> save_permit_waiting(
+      const std::string& key, const std::string& holder, std::uint32_t limit,
+      std::optional<Duration> ttl, std::chrono::steady_clock::time_point until,
+      std::chrono::steady_clock::time_point waiting_since) override;
+
   /// How many callers are waiting in `save_waiting` for `key`; for diagnostics and tests.
   [[nodiscard]] std::size_t waiter_count(const std::string& key) const;
 
@@ -69,6 +86,11 @@ class MemoryStore final : public LockStore, public WaitableLockStore, public Fen
   Shard& shard_for(const std::string& key) const;
   std::atomic<std::uint64_t> tokens_{0};  // the last fencing token given
   std::vector<std::unique_ptr<Shard>> shards_;
+  struct SemaphoreShard;
+  SemaphoreShard& semaphore_shard_for(const std::string& key) const;
+  static std::shared_ptr<SemaphoreShard> make_semaphore_shards();
+  // kShards shards in a row; a shared_ptr, since SemaphoreShard is complete only in its file.
+  std::shared_ptr<SemaphoreShard> semaphore_shards_;
 };
 
 /// A `StoreFactory` making a fresh `MemoryStore`.

@@ -55,13 +55,17 @@ struct StoreHarness {
   /// The store must give fencing tokens (`FencingLockStore`): its checks then fail, rather
   /// than skip, when it does not. Stores that do are checked whatever this says.
   bool require_fencing = false;
+  /// The store must have semaphores (`SemaphoreStore`): their checks then fail, rather than
+  /// skip, when it does not. Stores that do are checked whatever this says.
+  bool require_semaphores = false;
   /// Stores made by separate `make_store` calls see the same locks (a server, a file), as
   /// two processes would. False for a store whose data lives in the object (memory).
   bool stores_share_data = true;
 };
 
 /// The suite. Instantiate it with `INSTANTIATE_TEST_SUITE_P` as above. Checks of a
-/// capability (fencing tokens) run when the store implements it and skip otherwise.
+/// capability (fencing tokens, semaphores) run when the store implements it and skip
+/// otherwise.
 class StoreConformance : public ::testing::TestWithParam<StoreHarness> {
  protected:
   void SetUp() override;

@@ -21,11 +21,14 @@ namespace verrou::detail {
 
 struct KeyQueue;
 
+// Locks and semaphores of one key wait in separate lines.
+enum class QueueKind : unsigned char { lock, semaphore };
+
 // A place in the queue of (store, key), held for the length of one acquire. Leaving the queue
 // (destruction) lets the next caller go.
 class QueueTicket {
  public:
-  QueueTicket(const LockStore* store, const std::string& key,
+  QueueTicket(const LockStore* store, QueueKind kind, const std::string& key,
               std::chrono::steady_clock::time_point since);
   ~QueueTicket();
   QueueTicket(const QueueTicket&) = delete;
@@ -46,9 +49,9 @@ class QueueTicket {
 
 // Whether callers of this process wait for the key (a newcomer that does not wait must not
 // pass them).
-bool local_waiters(const LockStore* store, const std::string& key);
+bool local_waiters(const LockStore* store, QueueKind kind, const std::string& key);
 
 // A release of the key through `store` in this process: wakes the front waiter.
-void local_release(const LockStore* store, const std::string& key);
+void local_release(const LockStore* store, QueueKind kind, const std::string& key);
 
 }  // namespace verrou::detail

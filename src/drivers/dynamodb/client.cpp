@@ -117,6 +117,24 @@ std::unique_ptr<Client::Handle> Client::take() {
   }
   auto handle = std::make_unique<Handle>();
   if (handle->curl == nullptr) throw LockStorageError("DynamoDB client: curl_easy_init failed");
+  CURL* curl = handle->curl;
+  curl_easy_setopt(curl, CURLOPT_URL, url_.c_str());
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, kUserAgent.data());
+  curl_easy_setopt(curl, CURLOPT_POST, 1L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &on_body);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &handle->response);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, handle->error.data());
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(std::max<std::int64_t>(1, options_.connect_timeout.count())));
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(std::max<std::int64_t>(1, options_.request_timeout.count())));
+  // AWS SDKs honour AWS_CA_BUNDLE for a private certificate authority; so do we.
+  if (const char* bundle = std::getenv("AWS_CA_BUNDLE"); bundle != nullptr && *bundle != '\0') {
+    curl_easy_setopt(curl, CURLOPT_CAINFO, bundle);
+  }
   return handle;
 }
 
@@ -125,6 +143,19 @@ void Client::give(std::unique_ptr<Handle> handle) {
   if (idle_.size() < std::max<std::size_t>(options_.max_idle_handles, 1)) {
     idle_.push_back(std::move(handle));
   }
+}
+
+std::string Client::signing_key_for(std::string_view date) {
+  {
+    std::lock_guard lock(mutex_);
+    if (key_date_ == date) return signing_key_;
+  }
+  std::string key =
+      sigv4::signing_key(options_.credentials.secret_access_key, date, options_.region, "dynamodb");
+  std::lock_guard lock(mutex_);
+  key_date_ = std::string(date);
+  signing_key_ = key;
+  return key;
 }
 
 Reply Client::attempt(Handle& handle, std::string_view operation, const std::string& body) {
@@ -141,8 +172,8 @@ Reply Client::attempt(Handle& handle, std::string_view operation, const std::str
   if (!options_.credentials.session_token.empty()) {
     request.headers.emplace_back("X-Amz-Security-Token", options_.credentials.session_token);
   }
-  const sigv4::Signed signature =
-      sigv4::sign(request, options_.credentials, options_.region, "dynamodb", date);
+  const sigv4::Signed signature = sigv4::sign(request, options_.credentials, options_.region,
+                                              "dynamodb", date, signing_key_for(date.substr(0, 8)));
 
   curl_slist* headers = nullptr;
   auto add_header = [&headers](const std::string& line) {
@@ -161,26 +192,10 @@ Reply Client::attempt(Handle& handle, std::string_view operation, const std::str
   CURL* curl = handle.curl;
   handle.response.clear();
   handle.error[0] = '\0';
-  curl_easy_setopt(curl, CURLOPT_URL, url_.c_str());
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, kUserAgent.data());
-  curl_easy_setopt(curl, CURLOPT_POST, 1L);
+  // The options that never change were set when the handle was made (take()).
   curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
   curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &on_body);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &handle.response);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, handle.error.data());
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(std::max<std::int64_t>(1, options_.connect_timeout.count())));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
-                   static_cast<long>(std::max<std::int64_t>(1, options_.request_timeout.count())));
-  // AWS SDKs honour AWS_CA_BUNDLE for a private certificate authority; so do we.
-  if (const char* bundle = std::getenv("AWS_CA_BUNDLE"); bundle != nullptr && *bundle != '\0') {
-    curl_easy_setopt(curl, CURLOPT_CAINFO, bundle);
-  }
 
   const CURLcode code = curl_easy_perform(curl);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);

@@ -70,8 +70,13 @@ class Client {
   ClientOptions options_;
   std::string url_;
   std::string host_header_;
+  // The SigV4 signing key of the day it was derived for (four HMACs saved per request).
+  std::string signing_key_for(std::string_view date);
+
   std::mutex mutex_;
   std::vector<std::unique_ptr<Handle>> idle_;
+  std::string key_date_;     // guarded by mutex_
+  std::string signing_key_;  // guarded by mutex_
 };
 
 // The part of a DynamoDB error type after '#': "ConditionalCheckFailedException".

@@ -110,7 +110,7 @@ std::string signing_key(std::string_view secret_access_key, std::string_view dat
 }
 
 Signed sign(const Request& request, const Credentials& credentials, std::string_view region,
-            std::string_view service, std::string_view date_time) {
+            std::string_view service, std::string_view date_time, std::string_view derived_key) {
   Signed out;
 
   // Canonical query: names and values encoded, sorted by name then value.
@@ -171,8 +171,10 @@ Signed sign(const Request& request, const Credentials& credentials, std::string_
   out.string_to_sign.append(date_time).append("\n").append(scope).append("\n");
   out.string_to_sign += sha256_hex(out.canonical_request);
 
-  const std::string key = signing_key(credentials.secret_access_key, date, region, service);
-  const std::string mac = hmac_sha256(key, out.string_to_sign);
+  const std::string mac = hmac_sha256(
+      derived_key.empty() ? signing_key(credentials.secret_access_key, date, region, service)
+                          : std::string(derived_key),
+      out.string_to_sign);
   out.signature = to_hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());
 
   out.authorization = "AWS4-HMAC-SHA256 Credential=";

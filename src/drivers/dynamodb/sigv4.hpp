@@ -39,8 +39,12 @@ struct Signed {
 
 // Signs `request` for `service` in `region` at `date_time` ("YYYYMMDDTHHMMSSZ", which the
 // request's X-Amz-Date header must carry). Every header of the request is signed.
+// `derived_key`, when not empty, is `signing_key(secret, date, region, service)` for the date
+// of `date_time`, computed once by the caller (it changes once a day); otherwise it is derived
+// here.
 Signed sign(const Request& request, const Credentials& credentials, std::string_view region,
-            std::string_view service, std::string_view date_time);
+            std::string_view service, std::string_view date_time,
+            std::string_view derived_key = {});
 
 // The derived signing key (raw bytes) for a secret, a date ("20150830"), region and service.
 std::string signing_key(std::string_view secret_access_key, std::string_view date,

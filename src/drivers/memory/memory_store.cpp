@@ -104,10 +104,11 @@ struct MemoryStore::Shard {
   }
 };
 
-MemoryStore::MemoryStore() {
+MemoryStore::MemoryStore() : semaphore_shards_(make_semaphore_shards()) {
   shards_.reserve(kShards);
   for (std::size_t i = 0; i < kShards; ++i) shards_.push_back(std::make_unique<Shard>(tokens_));
 }
+
 MemoryStore::~MemoryStore() = default;
 
 MemoryStore::Shard& MemoryStore::shard_for(const std::string& key) const {

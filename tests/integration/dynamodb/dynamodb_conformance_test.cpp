@@ -20,6 +20,8 @@ verrou::conformance::StoreHarness harness(Server (*server)()) {
       // Each operation is an HTTP round trip (a few ms, more under sanitizers).
       .short_ttl = std::chrono::milliseconds(500),
       .contention_cycles = 100,
+      .require_fencing = true,
+      .require_semaphores = true,
   };
 }
 

@@ -232,11 +232,16 @@ DynamoDbStoreOptions fake_options(const FakeDynamoDb& fake) {
           .retry_deadline = 2s};
 }
 
+// What DynamoDB answers an acquisition: the item's counter after it.
+FakeDynamoDb::Response acquired(const std::string& token) {
+  return {200, R"({"Attributes":{"fencing_token":{"N":")" + token + R"("}}})"};
+}
+
 TEST(DynamoDbRetries, ThrottlingIsRetriedWithTheSameRequest) {
   FakeDynamoDb fake({FakeDynamoDb::error(400, "ThrottlingException", "slow down"),
                      FakeDynamoDb::error(400, "ProvisionedThroughputExceededException", "slow"),
                      FakeDynamoDb::error(400, "RequestLimitExceeded", "slower"),
-                     {200, "{}"}});
+                     acquired("7")});
   DynamoDbStore store(fake_options(fake));
   EXPECT_TRUE(store.save("k", "owner", 10s));
   const auto seen = fake.requests();
@@ -271,7 +276,7 @@ TEST(DynamoDbRetries, OtherErrorsFailAtOnceWithTypeAndMessage) {
     FAIL() << "no error";
   } catch (const LockStorageError& e) {
     EXPECT_THAT(std::string(e.what()), HasSubstr("ValidationException: One or more parameter"));
-    EXPECT_THAT(std::string(e.what()), HasSubstr("DeleteItem"));
+    EXPECT_THAT(std::string(e.what()), HasSubstr("UpdateItem"));
   }
   EXPECT_EQ(fake.requests().size(), 1U);
 }
@@ -309,7 +314,7 @@ TEST(DynamoDbRequests, AreSignedAsSent) {
   ASSERT_EQ(seen.size(), 1U);
   const auto& r = seen.front();
   EXPECT_EQ(r.first_line, "POST / HTTP/1.1");
-  EXPECT_EQ(r.headers.at("x-amz-target"), "DynamoDB_20120810.DeleteItem");
+  EXPECT_EQ(r.headers.at("x-amz-target"), "DynamoDB_20120810.UpdateItem");
   EXPECT_EQ(r.headers.at("content-type"), "application/x-amz-json-1.0");
   EXPECT_EQ(r.headers.at("x-amz-security-token"), "faketoken");
   const std::string& authorization = r.headers.at("authorization");
@@ -337,25 +342,78 @@ TEST(DynamoDbRequests, AreSignedAsSent) {
                         "x-amz-target,"));
 }
 
-TEST(DynamoDbRequests, SaveWritesVerrouShapedItems) {
-  FakeDynamoDb fake({{200, "{}"}});
+TEST(DynamoDbRequests, SaveWritesVerrouShapedItemsAndCountsInTheSameWrite) {
+  FakeDynamoDb fake({acquired("41"), acquired("42")});
   DynamoDbStore store(fake_options(fake));
   const auto before = epoch_ms_now();
-  ASSERT_TRUE(store.save("invoice:42", "owner-1", 10s));
-  ASSERT_TRUE(store.save("forever", "owner-2", forever));
+  EXPECT_EQ(store.save_fenced("invoice:42", "owner-1", 10s), 41U);
+  EXPECT_EQ(store.save_fenced("forever", "owner-2", forever), 42U);
   const auto after = epoch_ms_now();
   const auto seen = fake.requests();
   ASSERT_EQ(seen.size(), 2U);
-  const json put = json::parse(seen[0].body);
-  EXPECT_EQ(put["TableName"], "verrou_fake");
-  EXPECT_EQ(put["Item"]["key"]["S"], "invoice:42");
-  EXPECT_EQ(put["Item"]["owner"]["S"], "owner-1");
-  const auto expires = std::stoll(put["Item"]["expires_at"]["N"].get<std::string>());
+  EXPECT_EQ(seen[0].headers.at("x-amz-target"), "DynamoDB_20120810.UpdateItem");
+  const json update = json::parse(seen[0].body);
+  EXPECT_EQ(update["TableName"], "verrou_fake");
+  EXPECT_EQ(update["Key"]["key"]["S"], "invoice:42");
+  EXPECT_EQ(update["ExpressionAttributeValues"][":o"]["S"], "owner-1");
+  const auto expires = std::stoll(update["ExpressionAttributeValues"][":e"]["N"].get<std::string>());
   EXPECT_GE(expires, before + 10'000);
   EXPECT_LE(expires, after + 10'000);
-  EXPECT_THAT(put["ConditionExpression"].get<std::string>(), HasSubstr("attribute_not_exists"));
-  const json put_forever = json::parse(seen[1].body);
-  EXPECT_FALSE(put_forever["Item"].contains("expires_at"));
+  // The counter is raised by the write that takes the lock, never by a second request.
+  const auto expression = update["UpdateExpression"].get<std::string>();
+  EXPECT_THAT(expression, HasSubstr("#f = if_not_exists(#f, :base) + :one"));
+  EXPECT_EQ(update["ExpressionAttributeNames"]["#f"], "fencing_token");
+  EXPECT_EQ(update["ExpressionAttributeNames"]["#e"], "expires_at");
+  EXPECT_EQ(update["ReturnValues"], "UPDATED_NEW");
+  EXPECT_THAT(update["ConditionExpression"].get<std::string>(), HasSubstr("attribute_not_exists"));
+  // A counter that starts at the time in microseconds (see fencing_base).
+  const auto base = std::stoll(update["ExpressionAttributeValues"][":base"]["N"].get<std::string>());
+  EXPECT_GE(base, before * 1000);
+  EXPECT_LE(base, (after + 1) * 1000);
+  const json forever_update = json::parse(seen[1].body);
+  EXPECT_THAT(forever_update["UpdateExpression"].get<std::string>(), HasSubstr("REMOVE #e"));
+  EXPECT_FALSE(forever_update["ExpressionAttributeValues"].contains(":e"));
+}
+
+TEST(DynamoDbRequests, ReleaseLeavesAFreeItemThatKeepsTheCounter) {
+  FakeDynamoDb fake({{200, "{}"}});
+  DynamoDbStore store(fake_options(fake));
+  store.remove("k", "owner-1");
+  store.force_remove("k");
+  const auto seen = fake.requests();
+  ASSERT_EQ(seen.size(), 2U);
+  for (const auto& r : seen) {
+    EXPECT_EQ(r.headers.at("x-amz-target"), "DynamoDB_20120810.UpdateItem");
+    const json update = json::parse(r.body);
+    EXPECT_EQ(update["UpdateExpression"], "SET #e = :free REMOVE #o, #w");
+    EXPECT_EQ(update["ExpressionAttributeValues"][":free"]["N"], "0");
+  }
+  EXPECT_THAT(json::parse(seen[0].body)["ConditionExpression"].get<std::string>(),
+              HasSubstr("#o = :o"));
+  EXPECT_EQ(json::parse(seen[1].body)["ConditionExpression"], "attribute_exists(#k)");
+}
+
+TEST(DynamoDbRequests, AnUnreadableTokenGivesTheLockBackAndSaysWhy) {
+  // The write took the lock but the counter it returned is no uint64 (a stored
+  // fencing_token of 1.5 or 2^70 would do it): the store gives the lock back, then throws.
+  for (const std::string answer : {R"({"Attributes":{"fencing_token":{"N":"1.5"}}})",
+                                   R"({"Attributes":{"fencing_token":{"N":"-3"}}})",
+                                   R"({"Attributes":{"fencing_token":{"N":"1180591620717411303424"}}})",
+                                   R"({"Attributes":{"fencing_token":{"S":"7"}}})",
+                                   R"({})"}) {
+    FakeDynamoDb fake({{200, answer}, {200, "{}"}});
+    DynamoDbStore store(fake_options(fake));
+    const std::string what = message_of([&] { (void)store.save_fenced("k", "owner-1", 10s); });
+    EXPECT_THAT(what, HasSubstr("fencing_token")) << answer;
+    EXPECT_THAT(what, HasSubstr("given back")) << answer;
+    const auto seen = fake.requests();
+    ASSERT_EQ(seen.size(), 2U) << answer;
+    const json save = json::parse(seen[0].body);
+    const json undo = json::parse(seen[1].body);
+    EXPECT_EQ(undo["UpdateExpression"], "SET #e = :free REMOVE #o, #w");
+    EXPECT_EQ(undo["ConditionExpression"], "#w = :w") << "only this save's own write is undone";
+    EXPECT_EQ(undo["ExpressionAttributeValues"][":w"], save["ExpressionAttributeValues"][":w"]);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -522,10 +580,10 @@ TEST_P(DynamoDbServer, ExpiryIsComparedAsANumber) {
 }
 
 TEST_P(DynamoDbServer, ARetriedSaveRecognisesItsOwnWriteAndNothingElse) {
-  // Capture the PutItem a save sends, then replay it on the real server as a retry after a
+  // Capture the UpdateItem a save sends, then replay it on the real server as a retry after a
   // lost answer would: the replay succeeds while the item is its own write, and never
   // overwrites a lock written since by anyone else.
-  FakeDynamoDb fake({{200, "{}"}});
+  FakeDynamoDb fake({acquired("1")});
   DynamoDbStore capturing(fake_options(fake));
   ASSERT_TRUE(capturing.save("k", "owner-a", 30s));
   json put = json::parse(fake.requests().at(0).body);
@@ -534,15 +592,15 @@ TEST_P(DynamoDbServer, ARetriedSaveRecognisesItsOwnWriteAndNothingElse) {
 
   DynamoDbStore store(options(table));
   auto client = raw_client();
-  const auto first = client->call("PutItem", put);
+  const auto first = client->call("UpdateItem", put);
   ASSERT_TRUE(first.ok()) << first.error_type << ": " << first.message;
-  const auto replay = client->call("PutItem", put);
+  const auto replay = client->call("UpdateItem", put);
   EXPECT_TRUE(replay.ok()) << "a retry of the same save must see its own write: "
                            << replay.error_type;
   EXPECT_FALSE(store.save("k", "owner-b", 30s));
   store.remove("k", "owner-a");
   ASSERT_TRUE(store.save("k", "owner-b", 30s));
-  const auto late = client->call("PutItem", put);
+  const auto late = client->call("UpdateItem", put);
   EXPECT_EQ(late.error_type, "ConditionalCheckFailedException")
       << "a stale retry overwrote another owner's lock";
   EXPECT_THROW(store.remove("k", "owner-a"), LockNotOwnedError);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // A scripted stand-in for DynamoDB on loopback: answers each request with the next scripted
-// response (the last one repeats) and records what it was sent. For the retry and error paths
-// a real server cannot be made to take.
+// response (the last one repeats), or with what a responder function returns (e.g. a proxy to
+// a real server that loses one answer), and records what it was sent. For the retry and error
+// paths a real server cannot be made to take.
 #pragma once
 
 #include <netinet/in.h>
@@ -11,6 +12,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -37,19 +39,11 @@ class FakeDynamoDb {
                         R"(","message":")" + message + R"("})"};
   }
 
-  explicit FakeDynamoDb(std::vector<Response> script) : script_(std::move(script)) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = 0;
-    ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    ::listen(listener_, 16);
-    socklen_t size = sizeof(address);
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &size);
-    port_ = ntohs(address.sin_port);
-    thread_ = std::thread([this] { serve(); });
-  }
+  // Answers request number `index` (from 0); called on the server's thread, one at a time.
+  using Responder = std::function<Response(const Request& request, std::size_t index)>;
+
+  explicit FakeDynamoDb(std::vector<Response> script) : script_(std::move(script)) { start(); }
+  explicit FakeDynamoDb(Responder responder) : responder_(std::move(responder)) { start(); }
 
   ~FakeDynamoDb() {
     stop_ = true;
@@ -69,6 +63,20 @@ class FakeDynamoDb {
   }
 
  private:
+  void start() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = 0;
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    ::listen(listener_, 16);
+    socklen_t size = sizeof(address);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &size);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+
   bool wait_readable(int fd) const {
     while (!stop_) {
       pollfd p{fd, POLLIN, 0};
@@ -88,7 +96,15 @@ class FakeDynamoDb {
         Request request;
         if (!read_request(fd, buffer, request)) break;
         Response response;
-        {
+        if (responder_) {
+          std::size_t index = 0;
+          {
+            std::lock_guard lock(mutex_);
+            index = requests_.size();
+            requests_.push_back(request);
+          }
+          response = responder_(request, index);
+        } else {
           std::lock_guard lock(mutex_);
           const std::size_t i = std::min(requests_.size(), script_.size() - 1);
           response = script_[i];
@@ -148,6 +164,7 @@ class FakeDynamoDb {
   }
 
   std::vector<Response> script_;
+  Responder responder_;
   int listener_ = -1;
   std::uint16_t port_ = 0;
   std::atomic<bool> stop_{false};

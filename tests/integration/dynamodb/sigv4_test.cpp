@@ -138,6 +138,10 @@ TEST(SigV4, IamListUsersWalkthrough) {
             "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/iam/aws4_request\n"
             "f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59");
   EXPECT_EQ(s.signature, "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7");
+  // With the day's signing key derived once by the caller (as the client caches it): the same.
+  const auto key = sigv4::signing_key(kCredentials.secret_access_key, "20150830", "us-east-1", "iam");
+  EXPECT_EQ(sigv4::sign(r, kCredentials, "us-east-1", "iam", kDate, key).authorization,
+            s.authorization);
 }
 
 TEST(SigV4, AmzDateIsUtc) {

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: Apache-2.0
+// The retry loop shared by `Lock::acquire` and `Semaphore::acquire`: attempts, delay and
+// timeout; a store's own waiting (wake-ups on release) where it can wait; and the in-process
+// line of callers where the store does not order its waiters itself.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+
+#include "detail/local_queue.hpp"
+#include "verrou/lock.hpp"
+#include "verrou/store.hpp"
+
+namespace verrou::detail {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// `t + d`, or the end of time when that would not fit (a timeout of years means "none").
+inline SteadyClock::time_point saturating_add(SteadyClock::time_point t, Duration d) {
+  if (d >= kMaxTtl) return SteadyClock::time_point::max();
+  return t + d;
+}
+
+// A pause of 75–100 % of `delay`, so pollers that started together drift apart instead of
+// hitting the store in step.
+inline Duration jittered(Duration delay) {
+  if (delay.count() < 4) return delay;
+  thread_local std::minstd_rand engine(std::random_device{}());
+  std::uniform_int_distribution<std::int64_t> spread(delay.count() * 3 / 4, delay.count());
+  return Duration(spread(engine));
+}
+
+// `options` field by field over the factory's `defaults`, checked.
+RetryOptions merge_retry(const RetryOptions& options, const RetryOptions& defaults);
+
+// What the loop needs of the thing being acquired.
+//   try_once()            -> std::optional<Acquired>: one plain try
+//   wait(until, since)    -> std::optional<Acquired>: one try that waits for a release
+//                            (only called when `can_wait`)
+struct AcquireTarget {
+  const LockStore* store;    // with `kind` and `key`, names the in-process line of callers
+  QueueKind kind;
+  const std::string* key;
+  bool can_wait;             // the store can wait for a release
+  bool store_orders_waiters; // the store serves its waiters in order itself
+};
+
+template <class TryOnce, class Wait>
+std::optional<Acquired> acquire_loop(const RetryOptions& retry, const AcquireTarget& target,
+                                     TryOnce&& try_once, Wait&& wait) {
+  const Duration delay = retry.delay.value_or(kDefaultRetryDelay);
+  const auto start = SteadyClock::now();
+  // No timeout: a deadline that never comes (steady_clock's range is centuries).
+  const auto deadline =
+      retry.timeout ? saturating_add(start, *retry.timeout) : SteadyClock::time_point::max();
+
+  if (target.can_wait && target.store_orders_waiters) {
+    // The store queues its waiters itself and hands a released lock to the first.
+    for (std::uint64_t attempt = 1;; ++attempt) {
+      const bool last = retry.attempts && attempt >= *retry.attempts;
+      if (last) return try_once();
+      const auto until = std::min(saturating_add(SteadyClock::now(), delay), deadline);
+      if (auto acquired = wait(until, start)) return acquired;
+      if (SteadyClock::now() >= deadline) return std::nullopt;
+    }
+  }
+
+  // Line up with this process's other callers for the key: only the first asks the store,
+  // and a release through this store wakes it without waiting out the delay.
+  QueueTicket ticket(target.store, target.kind, *target.key, start);
+  for (std::uint64_t attempt = 1;; ++attempt) {
+    const bool last = retry.attempts && attempt >= *retry.attempts;
+    if (!ticket.wait_front(deadline)) return std::nullopt;
+    const std::uint64_t releases_seen = ticket.releases();
+    if (target.can_wait && !last) {
+      // One attempt that waits for a release, for at most the retry delay.
+      const auto until = std::min(saturating_add(SteadyClock::now(), delay), deadline);
+      if (auto acquired = wait(until, start)) return acquired;
+    } else if (auto acquired = try_once()) {
+      return acquired;
+    }
+    if (last) return std::nullopt;
+    if (SteadyClock::now() >= deadline) return std::nullopt;
+    if (!target.can_wait) {
+      ticket.wait_release(releases_seen,
+                          std::min(saturating_add(SteadyClock::now(), jittered(delay)), deadline));
+    }
+  }
+}
+
+}  // namespace verrou::detail

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "verrou/semaphore.hpp"
+
+#include <algorithm>
+
+#include "detail/acquire_loop.hpp"
+#include "detail/local_queue.hpp"
+#include "detail/owner.hpp"
+#include "verrou/errors.hpp"
+#include "verrou/lock_factory.hpp"
+
+namespace verrou {
+namespace {
+
+std::int64_t to_epoch_ms(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+SemaphoreStore* semaphore_store_of(const std::shared_ptr<LockStore>& store,
+                                   const std::string& key) {
+  if (!store) throw InvalidArgumentError("a Semaphore needs a store; got a null store pointer");
+  auto* semaphores = dynamic_cast<SemaphoreStore*>(store.get());
+  if (semaphores == nullptr) {
+    throw InvalidArgumentError("cannot create the semaphore \"" + key +
+                               "\": this store does not support semaphores (it does not "
+                               "implement verrou::SemaphoreStore); use one that does");
+  }
+  return semaphores;
+}
+
+}  // namespace
+
+void validate_semaphore_limit(std::uint64_t limit) {
+  if (limit == 0 || limit > kMaxSemaphoreLimit) {
+    throw InvalidArgumentError("invalid semaphore limit " + std::to_string(limit) +
+                               ": a semaphore admits 1 to 2147483648 holders at once");
+  }
+}
+
+Semaphore::Semaphore(std::string key, std::uint32_t limit, std::shared_ptr<LockStore> store,
+                     std::shared_ptr<const LockFactoryOptions> options,
+                     std::optional<Duration> ttl, std::string owner)
+    : key_(std::move(key)),
+      owner_(owner.empty() ? detail::new_owner_token() : std::move(owner)),
+      limit_(limit),
+      ttl_(ttl),
+      store_(std::move(store)),
+      options_(std::move(options)) {
+  semaphores_ = semaphore_store_of(store_, key_);
+  waitable_ = dynamic_cast<WaitableSemaphoreStore*>(store_.get());
+  validate_key(key_);
+  validate_ttl(ttl_);
+  validate_semaphore_limit(limit_);
+  if (!options_) options_ = std::make_shared<const LockFactoryOptions>(LockFactoryOptions{});
+}
+
+Semaphore::Semaphore(const Semaphore& other)
+    : key_(other.key_),
+      owner_(other.owner_),
+      limit_(other.limit_),
+      ttl_(other.ttl_),
+      expiration_ms_(other.expiration_ms_.load()),
+      store_(other.store_),
+      semaphores_(other.semaphores_),
+      waitable_(other.waitable_),
+      options_(other.options_) {}
+
+Semaphore& Semaphore::operator=(const Semaphore& other) {
+  if (this != &other) {
+    key_ = other.key_;
+    owner_ = other.owner_;
+    limit_ = other.limit_;
+    ttl_ = other.ttl_;
+    expiration_ms_.store(other.expiration_ms_.load());
+    store_ = other.store_;
+    semaphores_ = other.semaphores_;
+    waitable_ = other.waitable_;
+    options_ = other.options_;
+  }
+  return *this;
+}
+
+Semaphore::Semaphore(Semaphore&& other) noexcept
+    : key_(std::move(other.key_)),
+      owner_(std::move(other.owner_)),
+      limit_(other.limit_),
+      ttl_(other.ttl_),
+      expiration_ms_(other.expiration_ms_.load()),
+      store_(std::move(other.store_)),
+      semaphores_(other.semaphores_),
+      waitable_(other.waitable_),
+      options_(std::move(other.options_)) {}
+
+Semaphore& Semaphore::operator=(Semaphore&& other) noexcept {
+  if (this != &other) {
+    key_ = std::move(other.key_);
+    owner_ = std::move(other.owner_);
+    limit_ = other.limit_;
+    ttl_ = other.ttl_;
+    expiration_ms_.store(other.expiration_ms_.load());
+    store_ = std::move(other.store_);
+    semaphores_ = other.semaphores_;
+    waitable_ = other.waitable_;
+    options_ = std::move(other.options_);
+  }
+  return *this;
+}
+
+void Semaphore::mark_acquired(const Acquired& acquired) {
+  expiration_ms_.store(ttl_ ? to_epoch_ms(acquired.written_at) + ttl_->count() : kNoExpiration);
+  const auto& logger = options_->logger;
+  if (logger && logger->enabled(LogLevel::debug)) {
+    logger->log(LogLevel::debug, "Semaphore permit acquired",
+                {{"key", key_}, {"limit", std::to_string(limit_)}});
+  }
+}
+
+std::optional<Acquired> Semaphore::try_once() {
+  const auto before = std::chrono::system_clock::now();
+  if (!semaphores_->save_permit(key_, owner_, limit_, ttl_)) return std::nullopt;
+  return Acquired{.written_at = before};
+}
+
+bool Semaphore::acquire(const AcquireOptions& options) {
+  const RetryOptions retry = detail::merge_retry(options.retry, options_->retry);
+  const detail::AcquireTarget target{
+      .store = store_.get(),
+      .kind = detail::QueueKind::semaphore,
+      .key = &key_,
+      .can_wait = waitable_ != nullptr,
+      .store_orders_waiters = false,
+  };
+  const auto acquired = detail::acquire_loop(
+      retry, target, [this] { return try_once(); },
+      [this](std::chrono::steady_clock::time_point until,
+             std::chrono::steady_clock::time_point since) {
+        return waitable_->save_permit_waiting(key_, owner_, limit_, ttl_, until, since);
+      });
+  if (!acquired) return false;
+  mark_acquired(*acquired);
+  return true;
+}
+
+bool Semaphore::acquire_immediately() {
+  // Callers of this process already waiting for a permit go first.
+  if (detail::local_waiters(store_.get(), detail::QueueKind::semaphore, key_)) return false;
+  const auto acquired = try_once();
+  if (!acquired) return false;
+  mark_acquired(*acquired);
+  return true;
+}
+
+void Semaphore::release() {
+  semaphores_->remove_permit(key_, owner_);
+  detail::local_release(store_.get(), detail::QueueKind::semaphore, key_);
+  const auto& logger = options_->logger;
+  if (logger && logger->enabled(LogLevel::debug)) {
+    logger->log(LogLevel::debug, "Semaphore permit released", {{"key", key_}});
+  }
+}
+
+void Semaphore::release_after_failure() noexcept {
+  try {
+    release();
+  } catch (const std::exception& e) {
+    const auto& logger = options_->logger;
+    if (logger && logger->enabled(LogLevel::warn)) {
+      logger->log(LogLevel::warn, "Semaphore release after a failed callback failed",
+                  {{"key", key_}, {"error", e.what()}});
+    }
+  } catch (...) {
+  }
+}
+
+void Semaphore::extend() {
+  if (!ttl_) {
+    throw InvalidArgumentError("cannot extend the permit of semaphore \"" + key_ +
+                               "\": it has no TTL (it never expires)");
+  }
+  extend(*ttl_);
+}
+
+void Semaphore::extend(Duration duration) {
+  if (!ttl_) {
+    throw InvalidArgumentError("cannot extend the permit of semaphore \"" + key_ +
+                               "\": it has no TTL (it never expires)");
+  }
+  validate_ttl(duration);
+  const std::int64_t before = epoch_ms_now();
+  semaphores_->extend_permit(key_, owner_, duration);
+  expiration_ms_.store(before + duration.count());
+}
+
+std::uint32_t Semaphore::holders() { return semaphores_->count_permits(key_); }
+
+bool Semaphore::is_expired() const {
+  const auto expiration = expiration_ms_.load();
+  return expiration != kNoExpiration && expiration < epoch_ms_now();
+}
+
+std::optional<Duration> Semaphore::remaining_time() const {
+  const auto expiration = expiration_ms_.load();
+  if (expiration == kNoExpiration) return std::nullopt;
+  return Duration(std::max<std::int64_t>(0, expiration - epoch_ms_now()));
+}
+
+void Semaphore::lock() {
+  if (!acquire()) {
+    throw LockTimeoutError("could not acquire a permit of semaphore \"" + key_ +
+                           "\" within the retry options (attempts/timeout)");
+  }
+}
+
+}  // namespace verrou
