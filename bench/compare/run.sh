@@ -132,6 +132,7 @@ if ((update_docs)); then
 fi
 node "$here/report.mjs" "${report_args[@]}"
 if [[ " $stores " == *" dynamodb "* ]]; then "$here/ceiling_dynamodb.sh" "$build" || say "dynamodb: ceiling failed"; fi
+if [[ " $stores " == *" mysql "* ]]; then "$here/ceiling_mysql.sh" "$build" || say "mysql: ceiling failed"; fi
 
 if ((update_docs)); then
   if command -v gnuplot >/dev/null; then
