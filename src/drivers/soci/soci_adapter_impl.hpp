@@ -70,6 +70,20 @@ bool idle_session_healthy(soci::session& s);
 bool session_connected(soci::session& s) noexcept;
 // Registers the backends linked into verrou, so `soci::session(name, …)` needs no dlopen.
 void register_linked_soci_backends();
+// Keeps an ODBC session's autocommit off when the application had switched it off: SOCI's ODBC
+// backend switches it back on whenever a transaction ends. Does nothing elsewhere.
+class KeepAutocommitOff {
+ public:
+  explicit KeepAutocommitOff(soci::session& session);
+  ~KeepAutocommitOff();
+  KeepAutocommitOff(const KeepAutocommitOff&) = delete;
+  KeepAutocommitOff& operator=(const KeepAutocommitOff&) = delete;
+
+ private:
+  soci::session& session_;
+  bool off_ = false;
+};
+
 // Whether `e` reports a duplicate key (a row with that key exists).
 bool is_duplicate_key(const soci::soci_error& e);
 // mysql backend: lets the store's own session take multi-statement texts (the fenced acquire in one
@@ -134,6 +148,7 @@ struct SociAdapter::Impl {
   template <class F>
   auto committed(soci::session& session, F&& f) {
     if (!needs_commit(session)) return f();
+    detail::KeepAutocommitOff keep(session);
     soci::transaction tr(session);
     auto result = f();
     tr.commit();

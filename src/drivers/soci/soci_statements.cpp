@@ -89,6 +89,28 @@ void bind(soci::statement& st, const sql::Statements& sql, SociStmt kind,
 
 }  // namespace
 
+KeepAutocommitOff::KeepAutocommitOff(soci::session& session) : session_(session) {
+#if defined(VERROU_SOCI_HAVE_ODBC)
+  if (session.get_backend_name() == "odbc") {
+    SQLULEN mode = SQL_AUTOCOMMIT_ON;
+    auto* backend = static_cast<soci::odbc_session_backend*>(session.get_backend());
+    off_ = SQL_SUCCEEDED(SQLGetConnectAttr(backend->hdbc_, SQL_ATTR_AUTOCOMMIT, &mode, 0,
+                                           nullptr)) &&
+           mode == SQL_AUTOCOMMIT_OFF;
+  }
+#endif
+}
+
+KeepAutocommitOff::~KeepAutocommitOff() {
+#if defined(VERROU_SOCI_HAVE_ODBC)
+  if (off_) {
+    auto* backend = static_cast<soci::odbc_session_backend*>(session_.get_backend());
+    SQLSetConnectAttr(backend->hdbc_, SQL_ATTR_AUTOCOMMIT,
+                      reinterpret_cast<SQLPOINTER>(SQL_AUTOCOMMIT_OFF), 0);
+  }
+#endif
+}
+
 bool is_duplicate_key(const soci::soci_error& e) {
   if (e.get_error_category() == soci::soci_error::constraint_violation) return true;
 #if defined(VERROU_SOCI_HAVE_MYSQL)
@@ -201,6 +223,7 @@ std::optional<DatabaseLockRow> SociAdapter::Impl::read(const std::string& key) {
     };
     // A session that does not autocommit would keep the read's snapshot (and locks) open.
     if (!needs_commit(session)) return read_row();
+    detail::KeepAutocommitOff keep(session);
     soci::transaction tr(session);
     auto row = read_row();
     tr.commit();
@@ -256,6 +279,7 @@ std::optional<std::uint64_t> SociAdapter::Impl::acquire_fenced(const std::string
           }
           return token();
         };
+        detail::KeepAutocommitOff keep(session);
         std::optional<std::uint64_t> out;
         {
           soci::transaction tr(session);

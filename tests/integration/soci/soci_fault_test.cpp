@@ -99,10 +99,11 @@ TEST(SociMysql, CaseInsensitiveTableNeverActsOnAnotherKeysRow) {
 TEST(SociMysql, WritesCommitOnASessionWithoutAutocommit) {
   REQUIRE_AVAILABLE(socitest::mysql_url(), "MySQL/MariaDB");
   const auto table = socitest::unique_table("noautocommit");
+  auto observer = soci_store(socitest::mysql_url("table=" + table));
   auto app = mysql_session();
   *app << "SET autocommit = 0";
-  auto store = verrou::make_soci_store({.session = app.get(), .table_name = table});
-  auto observer = soci_store(socitest::mysql_url("table=" + table));
+  auto store = verrou::make_soci_store(
+      {.session = app.get(), .table_name = table, .auto_create_table = false});
   auto in_transaction = [&] {
     auto* backend = static_cast<soci::mysql_session_backend*>(app->get_backend());
     return (backend->conn_->server_status & SERVER_STATUS_IN_TRANS) != 0;
@@ -135,13 +136,20 @@ TEST(SociOdbc, WritesCommitOnASessionWithoutAutocommit) {
   soci::session app(*soci::factory_odbc(),
                     "DRIVER={PostgreSQL Unicode};SERVER=" + s.host + ";PORT=" + std::to_string(s.port) +
                         ";DATABASE=" + s.db + ";UID=" + s.user + ";PWD=" + s.password + ";");
+  const auto table = socitest::unique_table("odbc_noautocommit");
+  // The tables first (SOCI's ODBC backend switches autocommit back on when a transaction ends).
+  auto observer = std::dynamic_pointer_cast<verrou::DatabaseStore>(
+      verrou::open_store(socitest::postgres_url("table=" + table)));
   auto* backend = static_cast<soci::odbc_session_backend*>(app.get_backend());
   ASSERT_TRUE(SQL_SUCCEEDED(SQLSetConnectAttr(backend->hdbc_, SQL_ATTR_AUTOCOMMIT,
                                               reinterpret_cast<SQLPOINTER>(SQL_AUTOCOMMIT_OFF), 0)));
-  const auto table = socitest::unique_table("odbc_noautocommit");
-  auto store = verrou::make_soci_store({.session = &app, .table_name = table});
-  auto observer = std::dynamic_pointer_cast<verrou::DatabaseStore>(
-      verrou::open_store(socitest::postgres_url("table=" + table)));
+  auto autocommit_off = [&] {
+    SQLULEN mode = SQL_AUTOCOMMIT_ON;
+    SQLGetConnectAttr(backend->hdbc_, SQL_ATTR_AUTOCOMMIT, &mode, 0, nullptr);
+    return mode == SQL_AUTOCOMMIT_OFF;
+  };
+  auto store = verrou::make_soci_store(
+      {.session = &app, .table_name = table, .auto_create_table = false});
   ASSERT_TRUE(store->save("k", "me", 30s));
   EXPECT_TRUE(observer->exists("k")) << "another client does not see the lock";
   EXPECT_FALSE(observer->save("k", "them", 30s));
@@ -149,6 +157,7 @@ TEST(SociOdbc, WritesCommitOnASessionWithoutAutocommit) {
   EXPECT_FALSE(observer->exists("k")) << "another client does not see the release";
   EXPECT_TRUE(observer->save("k", "them", 30s));
   EXPECT_TRUE(store->exists("k")) << "a read kept an old snapshot";
+  EXPECT_TRUE(autocommit_off()) << "the store switched the session's autocommit back on";
   observer->remove("k", "them");
   soci::session cleanup(*soci::factory_postgresql(), socitest::postgres_conn());
   cleanup << "DROP TABLE " + table;
