@@ -116,6 +116,31 @@ class DatabaseAdapter {
   virtual std::optional<std::uint64_t> acquire_fenced_lock(const std::string& key,
                                                            const std::string& owner,
                                                            std::optional<Duration> ttl);
+
+  /// Optional, for semaphores: whether this adapter implements the permit members below.
+  /// Default false: the store's semaphore calls then throw `InvalidArgumentError`.
+  /// Thread safety: pure.
+  [[nodiscard]] virtual bool gives_semaphores() const noexcept { return false; }
+
+  /// Optional, for semaphores: in one transaction, admits `holder` to semaphore `key` when it
+  /// has no live permit and fewer live holders than `limit`, and than the smallest limit among
+  /// them, hold one; its lease ends `ttl` after the database's now (nullopt: never). Returns
+  /// whether it was admitted. The count and the insertion must not interleave with another
+  /// admission of the key (verrou-cpp's adapters lock a header row of the key first). Keep the
+  /// holders apart from the locks (another table), so a lock and a semaphore of one name never
+  /// meet.
+  virtual bool insert_permit(const std::string& key, const std::string& holder,
+                             std::uint32_t limit, std::optional<Duration> ttl);
+  /// Optional, for semaphores: deletes `holder`'s live permit of `key`; rows deleted (0 or 1).
+  virtual std::uint64_t delete_permit(const std::string& key, const std::string& holder);
+  /// Optional, for semaphores: sets the lease of `holder`'s live permit of `key` to the
+  /// database's now + `duration`; rows changed (0 or 1; a 0 is checked with `holds_permit`).
+  virtual std::uint64_t extend_permit(const std::string& key, const std::string& holder,
+                                      Duration duration);
+  /// Optional, for semaphores: whether `holder` has a live permit of `key`.
+  virtual bool holds_permit(const std::string& key, const std::string& holder);
+  /// Optional, for semaphores: how many holders have a live permit of `key`.
+  virtual std::uint32_t count_permits(const std::string& key);
 };
 
 /// Options of `DatabaseStore`.
@@ -137,11 +162,15 @@ struct DatabaseStoreOptions {
 ///
 /// Fencing tokens (`FencingLockStore`) come from adapters that give them (all of
 /// verrou-cpp's do; `DatabaseAdapter::gives_fencing_tokens`): every acquisition, `save`
-/// included, then goes through `DatabaseAdapter::acquire_fenced_lock`.
+/// included, then goes through `DatabaseAdapter::acquire_fenced_lock`. Semaphores
+/// (`SemaphoreStore`) likewise come from adapters that have them
+/// (`DatabaseAdapter::gives_semaphores`; verrou-cpp's SQLite, PostgreSQL, MySQL and SOCI
+/// adapters, SOCI on those three databases); on other adapters the semaphore calls throw
+/// `InvalidArgumentError`.
 ///
 /// Thread safety: all members may be called concurrently, as far as the adapter allows
 /// (the adapters of verrou-cpp do).
-class DatabaseStore : public LockStore, public FencingLockStore {
+class DatabaseStore : public LockStore, public FencingLockStore, public SemaphoreStore {
  public:
   /// Checks the options, sets the adapter's table and creates the table when
   /// `auto_create_table`. Throws `InvalidArgumentError` for a missing adapter or a bad table
@@ -164,6 +193,17 @@ class DatabaseStore : public LockStore, public FencingLockStore {
                                            std::optional<Duration> ttl) override;
   /// The adapter's `gives_fencing_tokens`.
   [[nodiscard]] bool gives_fencing_tokens() const noexcept override { return fencing_; }
+
+  /// Semaphores (`SemaphoreStore`), through the adapter's permit members. Throw
+  /// `InvalidArgumentError` for bad input, or when the adapter has no semaphores
+  /// (`DatabaseAdapter::gives_semaphores`); `remove_permit` and `extend_permit` throw
+  /// `LockNotOwnedError` when `holder` has no live permit.
+  bool save_permit(const std::string& key, const std::string& holder, std::uint32_t limit,
+                   std::optional<Duration> ttl) override;
+  void remove_permit(const std::string& key, const std::string& holder) override;
+  void extend_permit(const std::string& key, const std::string& holder,
+                     Duration duration) override;
+  std::uint32_t count_permits(const std::string& key) override;
 
   /// The adapter the store runs on.
   [[nodiscard]] const std::shared_ptr<DatabaseAdapter>& adapter() const { return adapter_; }

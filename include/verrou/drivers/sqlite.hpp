@@ -85,6 +85,15 @@ class SqliteAdapter final : public DatabaseAdapter {
   std::optional<std::uint64_t> acquire_fenced_lock(const std::string& key,
                                                    const std::string& owner,
                                                    std::optional<Duration> ttl) override;
+  /// True: the holders live in `<table>_semaphores`, counted and added in one transaction.
+  [[nodiscard]] bool gives_semaphores() const noexcept override;
+  bool insert_permit(const std::string& key, const std::string& holder, std::uint32_t limit,
+                     std::optional<Duration> ttl) override;
+  std::uint64_t delete_permit(const std::string& key, const std::string& holder) override;
+  std::uint64_t extend_permit(const std::string& key, const std::string& holder,
+                              Duration duration) override;
+  bool holds_permit(const std::string& key, const std::string& holder) override;
+  std::uint32_t count_permits(const std::string& key) override;
 
   /// Epoch milliseconds by the database's clock (what expirations are compared with).
   std::int64_t database_now();

@@ -8,6 +8,7 @@
 #include "detail/driver_registry.hpp"
 #include "detail/text.hpp"
 #include "verrou/errors.hpp"
+#include "verrou/semaphore.hpp"
 
 namespace verrou {
 namespace {
@@ -71,6 +72,35 @@ std::optional<std::uint64_t> DatabaseAdapter::acquire_fenced_lock(const std::str
       "this DatabaseAdapter gives no fencing tokens (it does not implement "
       "acquire_fenced_lock); check DatabaseStore::gives_fencing_tokens() before asking");
 }
+
+namespace {
+[[noreturn]] void no_semaphores() {
+  throw InvalidArgumentError(
+      "this DatabaseAdapter has no semaphores (it does not implement insert_permit and the "
+      "other permit members); verrou-cpp's SQLite, PostgreSQL, MySQL and SOCI adapters have "
+      "them");
+}
+
+[[noreturn]] void no_permit(const std::string& key, std::string_view action) {
+  throw LockNotOwnedError("cannot " + std::string(action) + " the permit of semaphore " +
+                          detail::quote(key) +
+                          ": this holder has none (never acquired, already released, or "
+                          "expired)");
+}
+}  // namespace
+
+bool DatabaseAdapter::insert_permit(const std::string&, const std::string&, std::uint32_t,
+                                    std::optional<Duration>) {
+  no_semaphores();
+}
+std::uint64_t DatabaseAdapter::delete_permit(const std::string&, const std::string&) {
+  no_semaphores();
+}
+std::uint64_t DatabaseAdapter::extend_permit(const std::string&, const std::string&, Duration) {
+  no_semaphores();
+}
+bool DatabaseAdapter::holds_permit(const std::string&, const std::string&) { no_semaphores(); }
+std::uint32_t DatabaseAdapter::count_permits(const std::string&) { no_semaphores(); }
 
 DatabaseStore::DatabaseStore(DatabaseStoreOptions options)
     : adapter_(std::move(options.adapter)), table_(std::move(options.table_name)) {
@@ -160,6 +190,37 @@ void DatabaseStore::extend(const std::string& key, const std::string& owner, Dur
                             "\": it is not held by this owner (never acquired, released, or "
                             "its lease expired)");
   }
+}
+
+bool DatabaseStore::save_permit(const std::string& key, const std::string& holder,
+                                std::uint32_t limit, std::optional<Duration> ttl) {
+  check_text("key", key);
+  check_text("owner", holder);
+  validate_semaphore_limit(limit);
+  validate_ttl(ttl);
+  return adapter_->insert_permit(key, holder, limit, ttl);
+}
+
+void DatabaseStore::remove_permit(const std::string& key, const std::string& holder) {
+  check_text("key", key);
+  check_text("owner", holder);
+  if (adapter_->delete_permit(key, holder) == 0) no_permit(key, "release");
+}
+
+void DatabaseStore::extend_permit(const std::string& key, const std::string& holder,
+                                  Duration duration) {
+  check_text("key", key);
+  check_text("owner", holder);
+  validate_ttl(duration);
+  // As for locks, "no row changed" may be an extension writing what was there (MySQL).
+  if (adapter_->extend_permit(key, holder, duration) == 0 && !adapter_->holds_permit(key, holder)) {
+    no_permit(key, "extend");
+  }
+}
+
+std::uint32_t DatabaseStore::count_permits(const std::string& key) {
+  check_text("key", key);
+  return adapter_->count_permits(key);
 }
 
 StoreFactory database_store(DatabaseStoreOptions options) {

@@ -59,6 +59,7 @@ class Writer {
 struct Names {
   char quote;
   std::string K, O, E, T;  // key, owner, expiration, token columns (quoted)
+  std::string H, L;        // holder, limit columns (quoted)
 };
 
 std::string now_of(Dialect d) {
@@ -126,11 +127,15 @@ std::vector<std::string> create_statements(Dialect d, const Statements& s, const
   const std::string token_columns =
       n.K + " varchar(255) NOT NULL PRIMARY KEY, " + n.T + " bigint NOT NULL";
   const std::string fencing_raw = fencing_table_name(s.raw_table);
+  const std::string holder_columns = n.K + " varchar(255) NOT NULL, " + n.H +
+                                     " varchar(255) NOT NULL, " + n.L + " bigint NOT NULL, " +
+                                     n.E + " bigint NULL, PRIMARY KEY (" + n.K + ", " + n.H + ")";
   switch (d) {
     case Dialect::sqlite:
     case Dialect::postgresql:
       return {"CREATE TABLE IF NOT EXISTS " + s.table + " (" + lock_columns + ")",
-              "CREATE TABLE IF NOT EXISTS " + s.fencing_table + " (" + token_columns + ")"};
+              "CREATE TABLE IF NOT EXISTS " + s.fencing_table + " (" + token_columns + ")",
+              "CREATE TABLE IF NOT EXISTS " + s.semaphore_table + " (" + holder_columns + ")"};
     case Dialect::mysql: {
       // Keys compare byte for byte: a binary collation, without padding where the server has one
       // ("k" and "k " are two keys).
@@ -139,7 +144,9 @@ std::vector<std::string> create_statements(Dialect d, const Statements& s, const
       return {"CREATE TABLE IF NOT EXISTS " + s.table + " (" + n.K + " varchar(255) NOT NULL, " +
                   n.O + " varchar(255) NOT NULL, " + n.E + " bigint NULL" + tail,
               "CREATE TABLE IF NOT EXISTS " + s.fencing_table + " (" + n.K +
-                  " varchar(255) NOT NULL, " + n.T + " bigint NOT NULL" + tail};
+                  " varchar(255) NOT NULL, " + n.T + " bigint NOT NULL" + tail,
+              "CREATE TABLE IF NOT EXISTS " + s.semaphore_table + " (" + holder_columns +
+                  ") CHARACTER SET utf8mb4 COLLATE " + options.mysql_collation};
     }
     case Dialect::sql_server: {
       // nvarchar with a binary collation: Unicode keys, compared exactly (SQL Server's default
@@ -198,6 +205,12 @@ std::string fencing_table_name(std::string_view table) {
   return std::string(table.substr(0, 38)) + "_" + hex16(fnv1a(table)) + std::string(kSuffix);
 }
 
+std::string semaphore_table_name(std::string_view table) {
+  constexpr std::string_view kSuffix = "_semaphores";
+  if (table.size() + kSuffix.size() <= 63) return std::string(table) + std::string(kSuffix);
+  return std::string(table.substr(0, 35)) + "_" + hex16(fnv1a(table)) + std::string(kSuffix);
+}
+
 std::string notification_channel(std::string_view table) { return "verrou_" + hex16(fnv1a(table)); }
 
 Statements build(Dialect d, std::string_view table, const BuildOptions& options) {
@@ -210,8 +223,11 @@ Statements build(Dialect d, std::string_view table, const BuildOptions& options)
   n.O = quote_sql_identifier("owner", n.quote);
   n.E = quote_sql_identifier("expiration", n.quote);
   n.T = quote_sql_identifier("token", n.quote);
+  n.H = quote_sql_identifier("holder", n.quote);
+  n.L = quote_sql_identifier("limit", n.quote);
   s.table = quote_sql_identifier(table, n.quote);
   s.fencing_table = quote_sql_identifier(fencing_table_name(table), n.quote);
+  s.semaphore_table = quote_sql_identifier(semaphore_table_name(table), n.quote);
   s.now = now_of(d);
   const std::string& t = s.table;
   const std::string& now = s.now;
@@ -376,6 +392,55 @@ Statements build(Dialect d, std::string_view table, const BuildOptions& options)
       break;
   }
   s.read_token = w.take("SELECT " + T + " FROM " + f + " WHERE " + K + " = " + w(Param::key));
+
+  // Semaphores (the header row of a key has the holder '').
+  const std::string& st = s.semaphore_table;
+  const std::string& H = n.H;
+  const std::string& L = n.L;
+  if (d == Dialect::sqlite || d == Dialect::postgresql || d == Dialect::mysql) {
+    // DO UPDATE / ON DUPLICATE KEY UPDATE locks the row it finds (DO NOTHING would not).
+    const std::string lock_tail = d == Dialect::mysql ? " ON DUPLICATE KEY UPDATE " + E + " = 0"
+                                                      : " ON CONFLICT (" + K + ", " + H +
+                                                            ") DO UPDATE SET " + E + " = 0";
+    s.lock_semaphore = w.take("INSERT INTO " + st + " (" + K + ", " + H + ", " + L + ", " + E +
+                              ") VALUES (" + w(Param::key) + ", '', 0, 0)" + lock_tail);
+    s.prune_permits = w.take("DELETE FROM " + st + " WHERE " + K + " = " + w(Param::key) + " AND " +
+                             H + " <> '' AND " + expired);
+    // The counts come from a derived table (MySQL refuses a subquery on the table an INSERT
+    // writes to, but not a derived one).
+    const std::string k = w(Param::key);
+    const std::string h = w(Param::owner);
+    const std::string lim = ms_of(d, w(Param::limit));
+    const std::string m = ms();
+    std::string text = "INSERT INTO " + st + " (" + K + ", " + H + ", " + L + ", " + E +
+                       ") SELECT " + k + ", " + h + ", " + lim + ", " + m + " + " + now +
+                       " FROM (SELECT COUNT(*) AS n, MIN(" + L + ") AS m, SUM(CASE WHEN " + H +
+                       " = ";
+    text += w(Param::owner) + " THEN 1 ELSE 0 END) AS mine FROM " + st + " WHERE " + K + " = ";
+    text += w(Param::key) + " AND " + H + " <> '' AND " + live + ") c WHERE c.n < ";
+    text += ms_of(d, w(Param::limit));
+    text += " AND (c.m IS NULL OR c.n < c.m) AND COALESCE(c.mine, 0) = 0";
+    s.insert_permit = w.take(std::move(text));
+  }
+  {
+    std::string text = "DELETE FROM " + st + " WHERE " + K + " = " + w(Param::key);
+    text += " AND " + H + " = " + w(Param::owner) + " AND " + live;
+    s.delete_permit = w.take(std::move(text));
+  }
+  {
+    const std::string m = ms();
+    std::string text = "UPDATE " + st + " SET " + E + " = " + m + " + " + now + " WHERE " + K +
+                       " = " + w(Param::key);
+    text += " AND " + H + " = " + w(Param::owner) + " AND " + live;
+    s.extend_permit = w.take(std::move(text));
+  }
+  s.count_permits = w.take("SELECT COUNT(*) FROM " + st + " WHERE " + K + " = " + w(Param::key) +
+                           " AND " + H + " <> '' AND " + live);
+  {
+    std::string text = "SELECT COUNT(*) FROM " + st + " WHERE " + K + " = " + w(Param::key);
+    text += " AND " + H + " = " + w(Param::owner) + " AND " + live;
+    s.permit_held = w.take(std::move(text));
+  }
 
   s.create_tables = create_statements(d, s, n, options);
   if (d == Dialect::postgresql) {

@@ -21,19 +21,18 @@ enum class Dialect { sqlite, postgresql, mysql, sql_server, oracle, firebird };
 
 /// How a statement text marks its parameters.
 enum class Placeholders {
-  dollar,    ///< $1 key, $2 owner, $3 milliseconds: libpq. Bound by number.
-  numbered,  ///< ?1 key, ?2 owner, ?3 milliseconds: SQLite. Bound by number.
-  question,  ///< ?: MySQL prepared statements, ODBC. One parameter per
-             /// < occurrence.
+  dollar,    ///< $1 key, $2 owner, $3 milliseconds, $4 limit: libpq. Bound by number.
+  numbered,  ///< ?1 key, ?2 owner, ?3 milliseconds, ?4 limit: SQLite. Bound by number.
+  question,  ///< ?: MySQL prepared statements, ODBC. One parameter per occurrence.
   named,     ///< :p1, :p2, …: SOCI, which binds by position. One per occurrence.
 };
 
 /// The values statements take.
 enum class Param : std::uint8_t {
   key,    ///< the lock's key (text)
-  owner,  ///< the owner token (text)
-  ms,     ///< a duration in milliseconds (bigint), or NULL for a lease that never
-          /// < expires
+  owner,  ///< the owner token (text); a semaphore's holder
+  ms,     ///< a duration in milliseconds (bigint), or NULL for a lease that never expires
+  limit,  ///< a semaphore's limit (bigint)
 };
 
 /// One statement: its text and the values to bind, in binding order (for `dollar` and `numbered`:
@@ -48,8 +47,7 @@ struct Statement {
 /// itself (`mysql_collation_is_exact`).
 enum class KeyComparison {
   exact,    ///< byte for byte: the column's own `=` is used
-  inexact,  ///< case-insensitive or PAD SPACE: every statement also compares the
-            /// < bytes
+  inexact,  ///< case-insensitive or PAD SPACE: every statement also compares the bytes
 };
 
 /// Options of `build`.
@@ -127,8 +125,27 @@ struct Statements {
   Statement insert_token;  // key (generic: the first counter of a key, 1)
   Statement read_token;    // key → token
 
-  /// The statements creating both tables when missing, in order. PostgreSQL: run them in one
-  /// transaction after `create_lock`.
+  // Semaphores. The holders of a key are rows of `semaphore_table` (key, holder, limit,
+  // expiration), apart from the locks; the row whose holder is '' is the key's header, which
+  // every admission locks first, so admissions of one key take turns (no owner token is
+  // empty). An admission is one transaction: `lock_semaphore`, `prune_permits`,
+  // `insert_permit`; each statement after the first reads the rows committed before it (a
+  // new snapshot per statement in PostgreSQL's READ COMMITTED, locking reads in InnoDB, one
+  // writer at a time in SQLite).
+
+  std::string semaphore_table;  ///< quoted
+  Statement lock_semaphore;     ///< key: creates or locks the key's header row
+  Statement prune_permits;      ///< key: deletes the key's expired holders
+  /// key, holder, limit, ms: adds the holder when fewer live holders than its limit and than
+  /// the smallest limit among them hold a permit, and it holds none: 1 row when admitted.
+  Statement insert_permit;
+  Statement delete_permit;  ///< key, holder: the holder's live permit; rows deleted
+  Statement extend_permit;  ///< ms, key, holder: the holder's live permit; rows changed
+  Statement count_permits;  ///< key → the number of live holders
+  Statement permit_held;    ///< key, holder → 1 when the holder has a live permit, else 0
+
+  /// The statements creating the tables (locks, fencing counters, semaphore holders) when
+  /// missing, in order. PostgreSQL: run them in one transaction after `create_lock`.
   std::vector<std::string> create_tables;
   /// PostgreSQL: makes concurrent creators take turns (a transaction-scoped advisory lock); empty
   /// elsewhere.
@@ -147,6 +164,10 @@ std::string quote_literal(std::string_view text);
 /// characters, `_`, 16 hexadecimal digits of a hash of the whole name and `_fencing`. Thread
 /// safety: pure.
 std::string fencing_table_name(std::string_view table);
+
+/// The table holding the semaphore holders of lock table `table`: `<table>_semaphores`, or, past
+/// 63 characters, shortened as `fencing_table_name` does. Thread safety: pure.
+std::string semaphore_table_name(std::string_view table);
 
 /// The PostgreSQL notification channel of `table`: `verrou_` and 16 hexadecimal digits of the
 /// FNV-1a hash of its name. Every adapter (native or SOCI) announces on and listens to this one
@@ -194,9 +215,23 @@ std::string mysql_fenced_take_over_batch(const Statements& statements,
                                          const std::vector<std::string>& take_over,
                                          const std::vector<std::string>& bump);
 
+/// A semaphore admission as one multi-statement text (MySQL/MariaDB, PostgreSQL's simple-query
+/// protocol): `begin` (START TRANSACTION or BEGIN); lock_semaphore; prune_permits;
+/// insert_permit; COMMIT. `values(statement)` gives a statement's quoted values. The admission's
+/// result is the fourth (1 row: admitted).
+template <class Values>
+std::string admission_batch(const Statements& s, const char* begin, Values&& values);
+
 /// `statement.text` with its placeholders (`?`, or `:pN` of `Placeholders::named`) replaced by
 /// `values` (already quoted for the server), in `statement.params` order. For the text protocol,
 /// where a server refuses to prepare.
 std::string inline_values(const Statement& statement, const std::vector<std::string>& values);
+
+template <class Values>
+std::string admission_batch(const Statements& s, const char* begin, Values&& values) {
+  return std::string(begin) + ";" + inline_values(s.lock_semaphore, values(s.lock_semaphore)) +
+         ";" + inline_values(s.prune_permits, values(s.prune_permits)) + ";" +
+         inline_values(s.insert_permit, values(s.insert_permit)) + ";COMMIT";
+}
 
 }  // namespace verrou::detail::sql

@@ -26,19 +26,19 @@ inline std::string mysql_quote(MYSQL* my, const std::string& text) {
   return q;
 }
 
-/// The values of `statement`'s parameters, quoted for the text protocol on `my`. (`ms`: nullptr for
-/// NULL.)
+/// The values of `statement`'s parameters, quoted for the text protocol on `my`. (`ms`: nullptr
+/// for NULL.)
 inline std::vector<std::string> mysql_quoted(MYSQL* my, const Statement& statement,
                                              const std::string* key, const std::string* owner,
-                                             const std::int64_t* ms) {
+                                             const std::int64_t* ms, std::int64_t limit = 0) {
   std::vector<std::string> out;
   out.reserve(statement.params.size());
   for (Param p : statement.params) {
-    const std::string* text = p == Param::key ? key : p == Param::owner ? owner : nullptr;
-    if (text != nullptr) {
-      out.push_back(mysql_quote(my, *text));
-    } else {
-      out.push_back(ms != nullptr ? std::to_string(*ms) : std::string("NULL"));
+    switch (p) {
+      case Param::key: out.push_back(mysql_quote(my, *key)); break;
+      case Param::owner: out.push_back(mysql_quote(my, *owner)); break;
+      case Param::ms: out.push_back(ms != nullptr ? std::to_string(*ms) : "NULL"); break;
+      case Param::limit: out.push_back(std::to_string(limit)); break;
     }
   }
   return out;
@@ -115,6 +115,36 @@ inline MysqlBatchResult run_mysql_fenced_batch(MYSQL* my, const Statements& s,
                                 }
                               });
   if (failed != -1) return failed_with(mysql_errno(my));
+  return out;
+}
+
+/// What `run_mysql_admission` returned.
+struct MysqlAdmission {
+  bool admitted = false;
+  unsigned error = 0;  ///< 0: no error
+  std::string message;
+};
+
+/// Runs a semaphore admission (`admission_batch`) on `my`, which must take multi-statement
+/// texts, and reads every result. Leaves no transaction open.
+inline MysqlAdmission run_mysql_admission(MYSQL* my, const Statements& s, const std::string* key,
+                                          const std::string* holder, const std::int64_t* ms,
+                                          std::int64_t limit) {
+  MysqlAdmission out;
+  const std::string batch = admission_batch(s, "START TRANSACTION", [&](const Statement& st) {
+    return mysql_quoted(my, st, key, holder, ms, limit);
+  });
+  // 0 START TRANSACTION, 1 lock the key, 2 prune, 3 the admission (1 row: admitted), 4 COMMIT.
+  const int failed =
+      mysql_read_results(my, mysql_real_query(my, batch.data(), batch.size()) == 0, [&](int index) {
+        if (index == 3) out.admitted = mysql_affected_rows(my) == 1;
+      });
+  if (failed != -1) {
+    out.admitted = false;
+    out.error = mysql_errno(my) != 0 ? mysql_errno(my) : 2000;
+    out.message = mysql_error(my);
+    mysql_roll_back_open_transaction(my);
+  }
   return out;
 }
 

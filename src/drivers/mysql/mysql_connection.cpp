@@ -82,6 +82,7 @@ std::optional<Failure> Connection::run_prepared(MYSQL_STMT* st, const sql::State
   std::vector<unsigned long> lengths(statement.params.size());
   long long ms = values.ms.value_or(0);
   my_bool ms_null = values.ms ? 0 : 1;
+  long long limit = values.limit;
   for (std::size_t i = 0; i < statement.params.size(); ++i) {
     MYSQL_BIND& b = params[i];
     std::memset(&b, 0, sizeof b);
@@ -94,6 +95,9 @@ std::optional<Failure> Connection::run_prepared(MYSQL_STMT* st, const sql::State
       b.buffer = const_cast<char*>(text->data());
       b.buffer_length = text->size();
       b.length = &lengths[i];
+    } else if (statement.params[i] == sql::Param::limit) {
+      b.buffer_type = MYSQL_TYPE_LONGLONG;
+      b.buffer = &limit;
     } else {
       b.buffer_type = MYSQL_TYPE_LONGLONG;
       b.buffer = &ms;
@@ -150,7 +154,7 @@ std::optional<Failure> Connection::run_prepared(MYSQL_STMT* st, const sql::State
 
 std::vector<std::string> Connection::quoted(const sql::Statement& statement, const Values& values) {
   return sql::mysql_quoted(my_, statement, values.key, values.owner,
-                           values.ms ? &*values.ms : nullptr);
+                           values.ms ? &*values.ms : nullptr, values.limit);
 }
 
 std::optional<Failure> Connection::run_text(const sql::Statement& statement, const Values& values,
@@ -210,6 +214,34 @@ std::optional<Failure> Connection::acquire_fenced(const sql::Statements& stateme
   auto failed = steps();
   if (failed || !token) {
     token.reset();
+    roll_back();
+  }
+  return failed;
+}
+
+std::optional<Failure> Connection::insert_permit(const sql::Statements& statements,
+                                                 const Values& values, bool& admitted) {
+  admitted = false;
+  if (multi_statements_) {
+    const auto result =
+        sql::run_mysql_admission(my_, statements, values.key, values.owner,
+                                 values.ms ? &*values.ms : nullptr, values.limit);
+    if (result.error != 0) return Failure{result.error, result.message};
+    admitted = result.admitted;
+    return std::nullopt;
+  }
+  if (auto f = execute("START TRANSACTION")) return f;
+  auto steps = [&]() -> std::optional<Failure> {
+    Outcome out;
+    if (auto f = run(kLockSemaphore, statements.lock_semaphore, values, out)) return f;
+    if (auto f = run(kPrunePermits, statements.prune_permits, values, out)) return f;
+    if (auto f = run(kInsertPermit, statements.insert_permit, values, out)) return f;
+    admitted = out.affected == 1;
+    return execute("COMMIT");
+  };
+  auto failed = steps();
+  if (failed) {
+    admitted = false;
     roll_back();
   }
   return failed;

@@ -28,6 +28,13 @@ enum Stmt : std::size_t {
   kGet,
   kNow,
   kBumpToken,
+  kLockSemaphore,
+  kPrunePermits,
+  kInsertPermit,
+  kDeletePermit,
+  kExtendPermit,
+  kCountPermits,
+  kPermitHeld,
   kCollation,
   kCount
 };
@@ -44,6 +51,7 @@ struct Values {
   const std::string* key = nullptr;
   const std::string* owner = nullptr;
   std::optional<std::int64_t> ms;
+  std::int64_t limit = 0;
 };
 
 // What one statement returned.
@@ -81,6 +89,11 @@ class Connection {
   // when the lock was taken, empty when it is held. Leaves no transaction open, whatever happens.
   std::optional<Failure> acquire_fenced(const sql::Statements& statements, const Values& values,
                                         std::optional<std::uint64_t>& token);
+
+  // A semaphore admission in one transaction (one round trip with multi-statement texts).
+  // `admitted`: whether the holder got a permit. Leaves no transaction open.
+  std::optional<Failure> insert_permit(const sql::Statements& statements, const Values& values,
+                                       bool& admitted);
 
   // Runs a statement of the text protocol that returns no rows (DDL, transaction control).
   std::optional<Failure> execute(std::string_view text);

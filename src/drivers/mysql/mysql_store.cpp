@@ -5,7 +5,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <chrono>
+#include <functional>
 #include <mutex>
+#include <random>
+#include <thread>
 #include <string>
 #include <utility>
 
@@ -90,14 +94,24 @@ struct MysqlAdapter::Impl {
   }
 
   // Runs `f(connection)` (which returns an optional Failure) on a leased connection: retries a
-  // deadlock victim (the server rolled it back), drops a connection that failed.
+  // deadlock victim (the server rolled its transaction back, so it did nothing), after a short
+  // random pause that grows with each try, for up to about a second; drops a connection that
+  // failed. Clients inserting a key another has just deleted are the usual victims: InnoDB's
+  // duplicate check takes a shared lock on the deleted row, and two of them then wait for each
+  // other to insert.
   template <class F>
   void with_connection(std::string_view operation, F&& f) {
+    thread_local std::minstd_rand jitter(static_cast<std::minstd_rand::result_type>(
+        std::hash<std::thread::id>{}(std::this_thread::get_id())));
     auto lease = pool->acquire();
     for (int attempt = 0;; ++attempt) {
       auto failed = f(*lease);
       if (!failed) return;
-      if (failed->code == detail::mysql::kDeadlock && attempt < 3) continue;
+      if (failed->code == detail::mysql::kDeadlock && attempt < 40) {
+        const auto ceiling = static_cast<unsigned>(std::min(50, 1 + 2 * attempt));
+        std::this_thread::sleep_for(std::chrono::microseconds(100 * (1 + jitter() % ceiling)));
+        continue;
+      }
       if (detail::mysql::connection_error(failed->code)) lease.discard();
       fail(operation, *failed);
     }
@@ -269,6 +283,53 @@ std::optional<std::uint64_t> MysqlAdapter::acquire_fenced_lock(const std::string
     return c.acquire_fenced(s, {&key, &owner, ms_of(ttl)}, token);
   });
   return token;
+}
+
+bool MysqlAdapter::gives_semaphores() const noexcept { return true; }
+
+bool MysqlAdapter::insert_permit(const std::string& key, const std::string& holder,
+                                 std::uint32_t limit, std::optional<Duration> ttl) {
+  auto& impl = *impl_;
+  const auto& s = impl.sql();
+  bool admitted = false;
+  impl.with_connection("acquire permit", [&](Connection& c) {
+    return c.insert_permit(s, {&key, &holder, ms_of(ttl), limit}, admitted);
+  });
+  return admitted;
+}
+
+std::uint64_t MysqlAdapter::delete_permit(const std::string& key, const std::string& holder) {
+  const auto& s = impl_->sql();
+  return impl_->run(detail::mysql::kDeletePermit, s.delete_permit, "release permit",
+                    {&key, &holder, std::nullopt})
+      .affected;
+}
+
+std::uint64_t MysqlAdapter::extend_permit(const std::string& key, const std::string& holder,
+                                          Duration duration) {
+  const auto& s = impl_->sql();
+  return impl_->run(detail::mysql::kExtendPermit, s.extend_permit, "extend permit",
+                    {&key, &holder, duration.count()})
+      .affected;
+}
+
+namespace {
+std::int64_t first_number(const Outcome& out) {
+  if (!out.row || out.row->empty() || !out.row->front()) return 0;
+  return std::stoll(*out.row->front());
+}
+}  // namespace
+
+bool MysqlAdapter::holds_permit(const std::string& key, const std::string& holder) {
+  const auto& s = impl_->sql();
+  return first_number(impl_->run(detail::mysql::kPermitHeld, s.permit_held, "read permit",
+                                 {&key, &holder, std::nullopt})) > 0;
+}
+
+std::uint32_t MysqlAdapter::count_permits(const std::string& key) {
+  const auto& s = impl_->sql();
+  return static_cast<std::uint32_t>(first_number(impl_->run(
+      detail::mysql::kCountPermits, s.count_permits, "count permits", {&key, nullptr, std::nullopt})));
 }
 
 std::int64_t MysqlAdapter::database_now() {

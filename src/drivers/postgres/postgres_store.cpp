@@ -33,11 +33,13 @@ using steady = std::chrono::steady_clock;
 // The statements, from the SQL dialect layer (drivers/database/dialect.hpp), prepared once per
 // connection under these names.
 enum Stmt : std::size_t {
-  kInsert, kTakeOver, kDelete, kDeleteOwned, kExtend, kGet, kNowQ, kAcquireFenced, kCount
+  kInsert, kTakeOver, kDelete, kDeleteOwned, kExtend, kGet, kNowQ, kAcquireFenced,
+  kDeletePermit, kExtendPermit, kCountPermits, kPermitHeld, kCount
 };
 constexpr std::array<const char*, kCount> kStmtNames = {
     "verrou_insert", "verrou_take_over", "verrou_delete", "verrou_delete_owned",
-    "verrou_extend", "verrou_get",       "verrou_now",    "verrou_acquire_fenced"};
+    "verrou_extend", "verrou_get",       "verrou_now",    "verrou_acquire_fenced",
+    "verrou_delete_permit", "verrou_extend_permit", "verrou_count_permits", "verrou_permit_held"};
 
 struct Connection {
   PGconn* pg = nullptr;
@@ -76,6 +78,9 @@ struct PostgresAdapter::Impl {
   PostgresStoreOptions options;
   std::string server;   // host:port
   detail::sql::Statements statements;
+  // The same statements with `?` placeholders, for the semaphore admission, which goes as one
+  // simple-query text with its values inlined (several statements in one round trip).
+  detail::sql::Statements inlined;
   std::string channel;  // notification channel
   std::array<std::string, kCount> sql;
   std::unique_ptr<detail::ConnectionPool<Connection>> pool;
@@ -311,6 +316,12 @@ void PostgresAdapter::set_table_name(const std::string& table) {
   i.sql[kGet] = st.get.text;
   i.sql[kNowQ] = st.now_query.text;
   i.sql[kAcquireFenced] = st.acquire_fenced.text;
+  i.sql[kDeletePermit] = st.delete_permit.text;
+  i.sql[kExtendPermit] = st.extend_permit.text;
+  i.sql[kCountPermits] = st.count_permits.text;
+  i.sql[kPermitHeld] = st.permit_held.text;
+  i.inlined = detail::sql::build(detail::sql::Dialect::postgresql, table,
+                                 {.placeholders = detail::sql::Placeholders::question});
 }
 
 void PostgresAdapter::create_table_if_not_exists() {
@@ -390,6 +401,76 @@ std::optional<std::uint64_t> PostgresAdapter::acquire_fenced_lock(const std::str
 std::int64_t PostgresAdapter::database_now() {
   auto r = impl_->run(kNowQ, "read clock", {});
   return std::stoll(PQgetvalue(r.get(), 0, 0));
+}
+
+bool PostgresAdapter::gives_semaphores() const noexcept { return true; }
+
+bool PostgresAdapter::insert_permit(const std::string& key, const std::string& holder,
+                                    std::uint32_t limit, std::optional<Duration> ttl) {
+  // One transaction: lock the key's header row, prune, admit (sent as one text), then COMMIT.
+  // Each statement takes a new snapshot (READ COMMITTED), so the count after the header's lock
+  // sees every holder admitted before.
+  auto& i = *impl_;
+  auto lease = i.pool->acquire();
+  auto literal = [&](const std::string& text) {
+    char* quoted = PQescapeLiteral(lease->pg, text.data(), text.size());
+    if (quoted == nullptr) i.fail("acquire permit", trim(PQerrorMessage(lease->pg)));
+    std::string out = quoted;
+    PQfreemem(quoted);
+    return out;
+  };
+  const std::string ms = ttl ? std::to_string(ttl->count()) : std::string("NULL");
+  auto values = [&](const detail::sql::Statement& st) {
+    std::vector<std::string> out;
+    for (auto p : st.params) {
+      switch (p) {
+        case detail::sql::Param::key: out.push_back(literal(key)); break;
+        case detail::sql::Param::owner: out.push_back(literal(holder)); break;
+        case detail::sql::Param::ms: out.push_back(ms); break;
+        case detail::sql::Param::limit: out.push_back(std::to_string(limit)); break;
+      }
+    }
+    return out;
+  };
+  std::string batch = detail::sql::admission_batch(i.inlined, "BEGIN", values);
+  batch.resize(batch.size() - std::string(";COMMIT").size());
+  try {
+    auto r = i.round_trip(lease, "acquire permit",
+                          [&](PGconn* pg) { return PQsendQuery(pg, batch.c_str()); });
+    const bool admitted = to_count(PQcmdTuples(r.get())) == 1;
+    i.round_trip(lease, "acquire permit", [&](PGconn* pg) { return PQsendQuery(pg, "COMMIT"); });
+    return admitted;
+  } catch (...) {
+    // Leave no transaction open on a connection that goes back to the pool.
+    if (lease->pg != nullptr && PQstatus(lease->pg) == CONNECTION_OK &&
+        PQtransactionStatus(lease->pg) != PQTRANS_IDLE) {
+      lease.discard();
+    }
+    throw;
+  }
+}
+
+std::uint64_t PostgresAdapter::delete_permit(const std::string& key, const std::string& holder) {
+  auto r = impl_->run(kDeletePermit, "release permit", {key.c_str(), holder.c_str()});
+  return to_count(PQcmdTuples(r.get()));
+}
+
+std::uint64_t PostgresAdapter::extend_permit(const std::string& key, const std::string& holder,
+                                             Duration duration) {
+  const std::string ms = std::to_string(duration.count());
+  auto r = impl_->run(kExtendPermit, "extend permit", {key.c_str(), holder.c_str(), ms.c_str()});
+  return to_count(PQcmdTuples(r.get()));
+}
+
+bool PostgresAdapter::holds_permit(const std::string& key, const std::string& holder) {
+  auto r = impl_->run(kPermitHeld, "read permit", {key.c_str(), holder.c_str()});
+  return PQntuples(r.get()) > 0 && to_count(PQgetvalue(r.get(), 0, 0)) > 0;
+}
+
+std::uint32_t PostgresAdapter::count_permits(const std::string& key) {
+  auto r = impl_->run(kCountPermits, "count permits", {key.c_str()});
+  if (PQntuples(r.get()) == 0) return 0;
+  return static_cast<std::uint32_t>(to_count(PQgetvalue(r.get(), 0, 0)));
 }
 
 const std::string& PostgresAdapter::channel() const { return impl_->channel; }

@@ -46,6 +46,13 @@ enum SociStmt : std::size_t {
   kSociBumpToken,
   kSociInsertToken,
   kSociReadToken,
+  kSociLockSemaphore,
+  kSociPrunePermits,
+  kSociInsertPermit,
+  kSociDeletePermit,
+  kSociExtendPermit,
+  kSociCountPermits,
+  kSociPermitHeld,
   kSociCollation,
   kSociStmtCount
 };
@@ -137,6 +144,12 @@ struct SociAdapter::Impl {
   std::optional<DatabaseLockRow> read(const std::string& key);
   std::optional<std::uint64_t> acquire_fenced(const std::string& key, const std::string& owner,
                                               std::optional<Duration> ttl);
+  bool insert_permit(const std::string& key, const std::string& holder, std::uint32_t limit,
+                     std::optional<Duration> ttl);
+  // A statement returning one number (count_permits, permit_held).
+  std::int64_t number(std::string_view operation, detail::SociStmt kind,
+                      const detail::sql::Statement& (*pick)(const detail::sql::Statements&),
+                      const std::string& key, const std::string* holder);
   // Whether writes on `session` must be committed explicitly: Oracle and Firebird sessions never
   // commit by themselves, nor does a MySQL or ODBC session the application switched autocommit off
   // on.
@@ -284,6 +297,7 @@ struct SociExchange {
   soci::indicator out_remaining_ind = soci::i_ok;
   long long number = 0;
   soci::indicator number_ind = soci::i_ok;
+  long long limit = 0;
 
   void set_ms(std::optional<long long> value) {
     ms = value.value_or(0);

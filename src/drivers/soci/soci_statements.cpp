@@ -63,6 +63,8 @@ void bind(soci::statement& st, const sql::Statements& sql, SociStmt kind,
     case kSociNow:
     case kSociReadToken:
     case kSociAcquireFenced:
+    case kSociCountPermits:
+    case kSociPermitHeld:
       st.exchange(soci::into(x.number, x.number_ind));
       break;
     default:
@@ -79,6 +81,9 @@ void bind(soci::statement& st, const sql::Statements& sql, SociStmt kind,
         break;
       case sql::Param::ms:
         st.exchange(soci::use(x.ms, x.ms_ind));
+        break;
+      case sql::Param::limit:
+        st.exchange(soci::use(x.limit));
         break;
     }
   }
@@ -145,7 +150,7 @@ SociOutcome run_soci(soci::session& session, OwnSession* own, const sql::Stateme
                      ? static_cast<std::uint64_t>(x.number)
                      : 0;
     } else if (kind != kSociGet && kind != kSociNow && kind != kSociReadToken &&
-               kind != kSociAcquireFenced) {
+               kind != kSociAcquireFenced && kind != kSociCountPermits && kind != kSociPermitHeld) {
       const long long rows = st.get_affected_rows();
       out.rows = rows > 0 ? static_cast<std::uint64_t>(rows) : 0;
     }
@@ -325,6 +330,59 @@ std::optional<std::uint64_t> SociAdapter::Impl::acquire_fenced(const std::string
         }
         return out;
       });
+}
+
+bool SociAdapter::Impl::insert_permit(const std::string& key, const std::string& holder,
+                                      std::uint32_t limit, std::optional<Duration> ttl) {
+  const auto& s = sql();
+  if (s.insert_permit.text.empty()) {
+    throw InvalidArgumentError("SOCI " + server +
+                               ": semaphores are written for SQLite, PostgreSQL and MySQL/MariaDB "
+                               "only, not for this dialect");
+  }
+  return with_session("acquire permit", [&](soci::session& session, detail::OwnSession* own) {
+#if defined(VERROU_SOCI_HAVE_MYSQL)
+    if (s.dialect == sql::Dialect::mysql && own != nullptr && own->multi_statements) {
+      // The store's own mysql session: the native adapter's one round trip.
+      const std::int64_t ms = ttl ? ttl->count() : 0;
+      const auto r = sql::run_mysql_admission(detail::mysql_handle(session), s, &key, &holder,
+                                              ttl ? &ms : nullptr, limit);
+      if (r.error != 0) {
+        throw std::runtime_error(r.message + " (error " + std::to_string(r.error) + ")");
+      }
+      return r.admitted;
+    }
+#endif
+    // One transaction: lock the key's header row, prune, admit (see the dialect layer).
+    detail::KeepAutocommitOff keep(session);
+    soci::transaction tr(session);
+    detail::SociExchange x;
+    x.key = key;
+    x.owner = holder;
+    x.limit = limit;
+    x.set_ms(ttl ? std::optional<long long>(ttl->count()) : std::nullopt);
+    detail::run_soci(session, own, s, detail::kSociLockSemaphore, s.lock_semaphore, x);
+    detail::run_soci(session, own, s, detail::kSociPrunePermits, s.prune_permits, x);
+    const bool admitted =
+        detail::run_soci(session, own, s, detail::kSociInsertPermit, s.insert_permit, x).rows == 1;
+    tr.commit();
+    return admitted;
+  });
+}
+
+std::int64_t SociAdapter::Impl::number(std::string_view operation, detail::SociStmt kind,
+                                       const sql::Statement& (*pick)(const sql::Statements&),
+                                       const std::string& key, const std::string* holder) {
+  const auto& s = sql();
+  return with_session(operation, [&](soci::session& session, detail::OwnSession* own) {
+    return committed(session, [&] {
+      detail::SociExchange x;
+      x.key = key;
+      if (holder != nullptr) x.owner = *holder;
+      detail::run_soci(session, own, s, kind, pick(s), x);
+      return static_cast<std::int64_t>(x.number_ind == soci::i_ok ? x.number : 0);
+    });
+  });
 }
 
 }  // namespace verrou

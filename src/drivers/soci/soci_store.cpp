@@ -237,6 +237,42 @@ std::optional<std::uint64_t> SociAdapter::acquire_fenced_lock(const std::string&
   return impl_->acquire_fenced(key, owner, ttl);
 }
 
+bool SociAdapter::gives_semaphores() const noexcept { return true; }
+
+bool SociAdapter::insert_permit(const std::string& key, const std::string& holder,
+                                std::uint32_t limit, std::optional<Duration> ttl) {
+  return impl_->insert_permit(key, holder, limit, ttl);
+}
+
+std::uint64_t SociAdapter::delete_permit(const std::string& key, const std::string& holder) {
+  return impl_->run_one(
+      "release permit", detail::kSociDeletePermit,
+      [](const sql::Statements& st) -> const sql::Statement& { return st.delete_permit; }, key,
+      &holder, std::nullopt);
+}
+
+std::uint64_t SociAdapter::extend_permit(const std::string& key, const std::string& holder,
+                                         Duration duration) {
+  return impl_->run_one(
+      "extend permit", detail::kSociExtendPermit,
+      [](const sql::Statements& st) -> const sql::Statement& { return st.extend_permit; }, key,
+      &holder, duration.count());
+}
+
+bool SociAdapter::holds_permit(const std::string& key, const std::string& holder) {
+  return impl_->number(
+             "read permit", detail::kSociPermitHeld,
+             [](const sql::Statements& st) -> const sql::Statement& { return st.permit_held; },
+             key, &holder) > 0;
+}
+
+std::uint32_t SociAdapter::count_permits(const std::string& key) {
+  return static_cast<std::uint32_t>(impl_->number(
+      "count permits", detail::kSociCountPermits,
+      [](const sql::Statements& st) -> const sql::Statement& { return st.count_permits; }, key,
+      nullptr));
+}
+
 SociDialect SociAdapter::dialect() {
   switch (impl_->sql().dialect) {
     case sql::Dialect::sqlite:

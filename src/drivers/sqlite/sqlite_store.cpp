@@ -34,6 +34,13 @@ enum Stmt : std::size_t {
   kAcquire,
   kBumpToken,
   kReadToken,
+  kLockSemaphore,
+  kPrunePermits,
+  kInsertPermit,
+  kDeletePermit,
+  kExtendPermit,
+  kCountPermits,
+  kPermitHeld,
   kSavepoint,
   kRelease,
   kRollbackTo,
@@ -59,6 +66,7 @@ struct Values {
   const std::string* key = nullptr;
   const std::string* owner = nullptr;
   std::optional<std::int64_t> ms;
+  std::int64_t limit = 0;
 };
 
 }  // namespace
@@ -140,6 +148,20 @@ struct SqliteAdapter::Impl {
         return &sql.bump_token;
       case kReadToken:
         return &sql.read_token;
+      case kLockSemaphore:
+        return &sql.lock_semaphore;
+      case kPrunePermits:
+        return &sql.prune_permits;
+      case kInsertPermit:
+        return &sql.insert_permit;
+      case kDeletePermit:
+        return &sql.delete_permit;
+      case kExtendPermit:
+        return &sql.extend_permit;
+      case kCountPermits:
+        return &sql.count_permits;
+      case kPermitHeld:
+        return &sql.permit_held;
       case kSavepoint:
       case kRelease:
       case kRollbackTo:
@@ -195,6 +217,8 @@ struct SqliteAdapter::Impl {
           sqlite3_bind_text(st, index, str->data(), static_cast<int>(str->size()), SQLITE_STATIC);
         } else if (p == sql::Param::ms && v.ms) {
           sqlite3_bind_int64(st, index, *v.ms);
+        } else if (p == sql::Param::limit) {
+          sqlite3_bind_int64(st, index, v.limit);
         } else {
           sqlite3_bind_null(st, index);
         }
@@ -224,12 +248,33 @@ struct SqliteAdapter::Impl {
     return run(s, operation, v, [](sqlite3_stmt*) {});
   }
 
-  // Takes the lock and raises its fencing counter in one transaction (a savepoint).
-  std::optional<std::uint64_t> acquire_fenced(const Values& v) {
+  // Runs `f(connection)` in one transaction (a savepoint: a transaction of its own, or nested in
+  // one the application opened on a connection it lent), leaving none open whatever happens.
+  template <class F>
+  auto in_savepoint(F&& f) {
     auto lease = pool->acquire();
     Connection& c = *lease;
-    step(c, kSavepoint, "begin lock transaction", {});
+    step(c, kSavepoint, "begin transaction", {});
     try {
+      auto result = f(c);
+      step(c, kRelease, "commit transaction", {});
+      return result;
+    } catch (...) {
+      if (sqlite3_get_autocommit(c.db) == 0) {
+        try {
+          step(c, kRollbackTo, "roll back transaction", {});
+          step(c, kRelease, "end transaction", {});
+        } catch (const LockStorageError&) {
+          if (options.connection == nullptr) lease.discard();
+        }
+      }
+      throw;
+    }
+  }
+
+  // Takes the lock and raises its fencing counter in one transaction.
+  std::optional<std::uint64_t> acquire_fenced(const Values& v) {
+    return in_savepoint([&](Connection& c) {
       std::optional<std::uint64_t> token;
       if (step(c, kAcquire, "acquire lock", v) > 0) {
         step(c, kBumpToken, "raise fencing token", v);
@@ -238,20 +283,24 @@ struct SqliteAdapter::Impl {
         });
         if (!token) fail(c.db, SQLITE_ERROR, "read fencing token (no row)");
       }
-      step(c, kRelease, "commit lock transaction", {});
       return token;
-    } catch (...) {
-      // Leave no transaction open on the connection: undo, then end the savepoint.
-      if (sqlite3_get_autocommit(c.db) == 0) {
-        try {
-          step(c, kRollbackTo, "roll back lock transaction", {});
-          step(c, kRelease, "end lock transaction", {});
-        } catch (const LockStorageError&) {
-          if (options.connection == nullptr) lease.discard();
-        }
-      }
-      throw;
-    }
+    });
+  }
+
+  // Admits a semaphore holder in one transaction (SQLite lets one writer in at a time, so the
+  // count and the insertion cannot interleave with another admission).
+  bool insert_permit(const Values& v) {
+    return in_savepoint([&](Connection& c) {
+      step(c, kLockSemaphore, "lock semaphore", v);
+      step(c, kPrunePermits, "prune expired permits", v);
+      return step(c, kInsertPermit, "acquire permit", v) > 0;
+    });
+  }
+
+  std::int64_t count(Stmt s, std::string_view operation, const Values& v) {
+    std::int64_t n = 0;
+    run(s, operation, v, [&](sqlite3_stmt* st) { n = sqlite3_column_int64(st, 0); });
+    return n;
   }
 };
 
@@ -346,6 +395,31 @@ std::optional<std::uint64_t> SqliteAdapter::acquire_fenced_lock(const std::strin
                                                                 const std::string& owner,
                                                                 std::optional<Duration> ttl) {
   return impl_->acquire_fenced({&key, &owner, ms_of(ttl)});
+}
+
+bool SqliteAdapter::gives_semaphores() const noexcept { return true; }
+
+bool SqliteAdapter::insert_permit(const std::string& key, const std::string& holder,
+                                  std::uint32_t limit, std::optional<Duration> ttl) {
+  return impl_->insert_permit({&key, &holder, ms_of(ttl), limit});
+}
+
+std::uint64_t SqliteAdapter::delete_permit(const std::string& key, const std::string& holder) {
+  return impl_->write(kDeletePermit, "release permit", {&key, &holder, std::nullopt});
+}
+
+std::uint64_t SqliteAdapter::extend_permit(const std::string& key, const std::string& holder,
+                                           Duration duration) {
+  return impl_->write(kExtendPermit, "extend permit", {&key, &holder, duration.count()});
+}
+
+bool SqliteAdapter::holds_permit(const std::string& key, const std::string& holder) {
+  return impl_->count(kPermitHeld, "read permit", {&key, &holder, std::nullopt}) > 0;
+}
+
+std::uint32_t SqliteAdapter::count_permits(const std::string& key) {
+  return static_cast<std::uint32_t>(
+      impl_->count(kCountPermits, "count permits", {&key, nullptr, std::nullopt}));
 }
 
 std::int64_t SqliteAdapter::database_now() {

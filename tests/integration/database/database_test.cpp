@@ -25,6 +25,7 @@ INSTANTIATE_TEST_SUITE_P(DatabaseExample, StoreConformance,
                                            .adapter = std::make_shared<MapAdapter>()});
                                  },
                              .require_fencing = true,
+                             .require_semaphores = true,
                              .stores_share_data = false,
                          }),
                          verrou::conformance::harness_name);

@@ -9,6 +9,7 @@
 // (here under one mutex; in SQL, one statement), and only live rows count as held.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -109,6 +110,64 @@ class MapAdapter : public verrou::DatabaseAdapter {
     return ++tokens_[key];
   }
 
+  // Optional: semaphores. The holders live in a table of their own, apart from the locks:
+  //   CREATE TABLE IF NOT EXISTS "verrou_semaphores" ("key" varchar(255) NOT NULL,
+  //     "holder" varchar(255) NOT NULL, "limit" bigint NOT NULL, "expiration" bigint NULL,
+  //     PRIMARY KEY ("key", "holder"))
+  [[nodiscard]] bool gives_semaphores() const noexcept override { return true; }
+
+  // One transaction, in which no other admission of the key may interleave (lock a header row
+  // of the key first): delete its expired holders, then insert the holder when it has no
+  // permit and fewer live holders than its limit and than the smallest of theirs are there.
+  bool insert_permit(const std::string& key, const std::string& holder, std::uint32_t limit,
+                     std::optional<verrou::Duration> ttl) override {
+    std::lock_guard lock(mutex_);
+    auto& holders = permits_[key];
+    std::erase_if(holders, [&](const auto& h) { return !live(h.second.row); });
+    std::uint32_t smallest = limit;
+    for (const auto& [name, permit] : holders) smallest = std::min(smallest, permit.limit);
+    if (holders.contains(holder) || holders.size() >= smallest) return false;
+    holders.emplace(holder, Permit{Row{holder, expiry(ttl)}, limit});
+    return true;
+  }
+
+  // DELETE FROM s WHERE key = ? AND holder = ? AND (expiration IS NULL OR expiration > NOW)
+  std::uint64_t delete_permit(const std::string& key, const std::string& holder) override {
+    std::lock_guard lock(mutex_);
+    auto& holders = permits_[key];
+    auto it = holders.find(holder);
+    if (it == holders.end() || !live(it->second.row)) return 0;
+    holders.erase(it);
+    return 1;
+  }
+
+  // UPDATE s SET expiration = ? + NOW WHERE key = ? AND holder = ? AND (live)
+  std::uint64_t extend_permit(const std::string& key, const std::string& holder,
+                              verrou::Duration duration) override {
+    std::lock_guard lock(mutex_);
+    auto& holders = permits_[key];
+    auto it = holders.find(holder);
+    if (it == holders.end() || !live(it->second.row)) return 0;
+    it->second.row.expiration = clock_() + duration.count();
+    return 1;
+  }
+
+  // SELECT COUNT(*) FROM s WHERE key = ? AND holder = ? AND (live)
+  bool holds_permit(const std::string& key, const std::string& holder) override {
+    std::lock_guard lock(mutex_);
+    auto& holders = permits_[key];
+    auto it = holders.find(holder);
+    return it != holders.end() && live(it->second.row);
+  }
+
+  // SELECT COUNT(*) FROM s WHERE key = ? AND (live)
+  std::uint32_t count_permits(const std::string& key) override {
+    std::lock_guard lock(mutex_);
+    std::uint32_t n = 0;
+    for (const auto& [name, permit] : permits_[key]) n += live(permit.row) ? 1U : 0U;
+    return n;
+  }
+
   [[nodiscard]] const std::string& table() const { return table_; }
 
  private:
@@ -127,4 +186,9 @@ class MapAdapter : public verrou::DatabaseAdapter {
   std::string table_;
   std::map<std::string, Row> rows_;
   std::map<std::string, std::uint64_t> tokens_;  // the fencing counters
+  struct Permit {
+    Row row;  // owner: the holder
+    std::uint32_t limit = 0;
+  };
+  std::map<std::string, std::map<std::string, Permit>> permits_;  // key → holder → permit
 };

@@ -6,7 +6,9 @@
 // layer's own rules (placeholders, names, collations).
 #include <gtest/gtest.h>
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -163,6 +165,9 @@ struct Step {
 };
 
 constexpr auto kLong = std::chrono::milliseconds(60'000);
+// An extension must write a new expiration to count as a changed row on MySQL (the store reads
+// the row back otherwise; the table calls the adapter itself).
+constexpr auto kLonger = std::chrono::milliseconds(61'000);
 
 const std::vector<Step> kTable = {
     {Op::insert, "a", "o1", kLong, 1, "a new key is inserted"},
@@ -172,7 +177,7 @@ const std::vector<Step> kTable = {
     {Op::get_owner, "a", "o1", std::nullopt, 1, "the row says who holds it"},
     {Op::expired, "a", "", std::nullopt, 0, "a live row is not expired"},
     {Op::extend, "a", "o2", kLong, 0, "another owner cannot extend"},
-    {Op::extend, "a", "o1", kLong, 1, "the owner extends"},
+    {Op::extend, "a", "o1", kLonger, 1, "the owner extends"},
     {Op::remove, "a", "o2", std::nullopt, 0, "another owner cannot release"},
     {Op::remove, "a", "o1", std::nullopt, 1, "the owner releases"},
     {Op::remove, "a", "o1", std::nullopt, 0, "a second release finds nothing"},
@@ -355,6 +360,94 @@ TEST_P(SqlAdapters, FencingTokensIncreaseAcrossProcesses) {
   }
 }
 
+// Several processes, each with its own store and connections, take permits of one semaphore;
+// each counts the holders in a shared folder while it holds one (a marker file per holder).
+TEST_P(SqlAdapters, SemaphoreHoldersNeverExceedTheLimitAcrossProcesses) {
+  constexpr int kProcesses = 4;
+  constexpr int kCycles = 25;
+  constexpr std::uint32_t kLimit = 2;
+  const std::string table = unique_table("t_sem");
+  {
+    OPEN_OR_SKIP(creator, table);
+  }
+  const std::string dir = "/tmp/verrou-sql-sem-" + verrou::conformance::unique_suffix();
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  const std::string url = GetParam().url(table);
+  std::vector<pid_t> children;
+  for (int p = 0; p < kProcesses; ++p) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int status = 0;
+      try {
+        verrou::LockFactory locks(verrou::open_store(url));
+        for (int i = 0; i < kCycles && status == 0; ++i) {
+          auto permit = locks.create_semaphore("s", kLimit, 30s);
+          if (!permit.acquire({.retry = {.delay = 2ms, .timeout = 120s}})) {
+            status = 4;
+            break;
+          }
+          const std::string mine = dir + "/" + std::to_string(::getpid());
+          const int fd = ::open(mine.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+          if (fd >= 0) ::close(fd);
+          int inside = 0;
+          if (DIR* d = ::opendir(dir.c_str())) {
+            while (dirent* e = ::readdir(d)) inside += e->d_name[0] != '.' ? 1 : 0;
+            ::closedir(d);
+          }
+          if (inside > static_cast<int>(kLimit)) status = 3;  // too many holders at once
+          std::this_thread::sleep_for(1ms);
+          ::unlink(mine.c_str());
+          permit.release();
+        }
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "child: %s\n", e.what());
+        status = 2;
+      }
+      std::fflush(nullptr);
+      ::_exit(status);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "a child failed (status " << status << "; 3: more than " << kLimit
+        << " holders at once)";
+  }
+  ::rmdir(dir.c_str());
+}
+
+TEST_P(SqlAdapters, AdaptersOnOneDatabaseShareSemaphores) {
+  const std::string table = unique_table("t_shsem");
+  OPEN_OR_SKIP(mine, table);
+  ASSERT_TRUE(mine->save_permit("s", "a", 2, kLong));
+  for (const auto& other : adapters()) {
+    if (other.family != GetParam().family || other.name == GetParam().name) continue;
+    std::shared_ptr<verrou::DatabaseStore> theirs;
+    try {
+      theirs =
+          std::dynamic_pointer_cast<verrou::DatabaseStore>(verrou::open_store(other.url(table)));
+    } catch (const verrou::LockStorageError&) {
+      continue;
+    }
+    EXPECT_EQ(theirs->count_permits("s"), 1U) << other.name;
+    ASSERT_TRUE(theirs->save_permit("s", "b", 2, kLong)) << other.name;
+    EXPECT_FALSE(mine->save_permit("s", "c", 2, kLong)) << "a third holder with " << other.name;
+    EXPECT_FALSE(theirs->save_permit("s", "a", 2, kLong)) << "a holder twice";
+    theirs->remove_permit("s", "a");
+    EXPECT_TRUE(mine->save_permit("s", "c", 5, kLong));
+    EXPECT_EQ(mine->count_permits("s"), 2U);
+    EXPECT_THROW(theirs->remove_permit("s", "a"), verrou::LockNotOwnedError);
+    theirs->extend_permit("s", "b", kLong);
+    // A lock of the same name is apart.
+    EXPECT_TRUE(theirs->save("s", "lock-owner", kLong));
+    EXPECT_EQ(mine->count_permits("s"), 2U);
+    return;
+  }
+}
+
 std::string adapter_name(const ::testing::TestParamInfo<Adapter>& info) { return info.param.name; }
 
 INSTANTIATE_TEST_SUITE_P(Sql, SqlAdapters, ::testing::ValuesIn(adapters()), adapter_name);
@@ -368,7 +461,8 @@ constexpr sql::Dialect kDialects[] = {sql::Dialect::sqlite, sql::Dialect::postgr
 std::vector<const sql::Statement*> all(const sql::Statements& s) {
   return {&s.insert,         &s.take_over,  &s.remove,       &s.remove_owned,
           &s.extend,         &s.get,        &s.now_query,    &s.acquire,
-          &s.acquire_fenced, &s.bump_token, &s.bump_token_if_taken, &s.insert_token, &s.read_token};
+          &s.acquire_fenced, &s.bump_token, &s.bump_token_if_taken, &s.insert_token, &s.read_token, &s.lock_semaphore, &s.prune_permits,
+          &s.insert_permit, &s.delete_permit, &s.extend_permit, &s.count_permits, &s.permit_held};
 }
 
 std::size_t count_of(const std::string& text, const std::string& what) {
@@ -395,7 +489,7 @@ TEST(SqlDialect, EveryPlaceholderHasItsValue) {
       }
       const auto dollar = sql::build(d, "verrou", {.placeholders = sql::Placeholders::dollar});
       for (const auto* st : all(dollar)) {
-        for (std::size_t i = 1; i <= 3; ++i) {
+        for (std::size_t i = 1; i <= 4; ++i) {
           const bool used = count_of(st->text, "$" + std::to_string(i)) > 0;
           EXPECT_EQ(used, i <= st->params.size()) << "$" << i << " in " << st->text;
         }
@@ -413,7 +507,10 @@ TEST(SqlDialect, TheSameQuestionStatementsAsEachAdapterBuilds) {
     const auto sb = all(b);
     for (std::size_t i = 0; i < sa.size(); ++i) EXPECT_EQ(sa[i]->text, sb[i]->text);
     EXPECT_EQ(a.create_tables, b.create_tables);
-    EXPECT_EQ(a.create_tables.size(), 2U) << "the lock table and its fencing table";
+    const bool semaphores = d == sql::Dialect::sqlite || d == sql::Dialect::postgresql ||
+                            d == sql::Dialect::mysql;
+    EXPECT_EQ(a.create_tables.size(), semaphores ? 3U : 2U)
+        << "the lock table, its fencing table and (where written) its semaphore table";
   }
 }
 

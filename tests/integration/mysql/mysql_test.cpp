@@ -28,6 +28,7 @@ INSTANTIATE_TEST_SUITE_P(Mysql, StoreConformance,
                              .unavailable = [] { return mytest::unavailable(); },
                              .contention_cycles = 200,
                              .require_fencing = true,
+                             .require_semaphores = true,
                          }),
                          verrou::conformance::harness_name);
 

@@ -76,6 +76,7 @@ std::vector<StoreHarness> harnesses() {
       .make_store = [] { return verrou::open_store("soci://sqlite3/" + sqlite_file()); },
       .contention_cycles = 200,
       .require_fencing = true,
+      .require_semaphores = true,
   });
 #if defined(VERROU_SOCI_HAVE_SQLITE3)
   out.push_back({
@@ -83,6 +84,7 @@ std::vector<StoreHarness> harnesses() {
       .make_store = [] { return verrou::make_soci_store({.session = &app_sqlite_session()}); },
       .contention_cycles = 200,
       .require_fencing = true,
+      .require_semaphores = true,
   });
 #endif
   out.push_back({
@@ -91,6 +93,7 @@ std::vector<StoreHarness> harnesses() {
       .unavailable = [] { return socitest::unavailable(socitest::postgres_url(), "PostgreSQL"); },
       .contention_cycles = 200,
       .require_fencing = true,
+      .require_semaphores = true,
   });
 #if defined(VERROU_SOCI_HAVE_POSTGRESQL)
   out.push_back({
@@ -99,6 +102,7 @@ std::vector<StoreHarness> harnesses() {
       .unavailable = [] { return socitest::unavailable(socitest::postgres_url(), "PostgreSQL"); },
       .contention_cycles = 200,
       .require_fencing = true,
+      .require_semaphores = true,
   });
 #endif
   out.push_back({
@@ -107,6 +111,7 @@ std::vector<StoreHarness> harnesses() {
       .unavailable = [] { return socitest::unavailable(socitest::mysql_url(), "MySQL/MariaDB"); },
       .contention_cycles = 200,
       .require_fencing = true,
+      .require_semaphores = true,
   });
   out.push_back({
       .name = "soci_odbc_postgresql",
@@ -115,6 +120,7 @@ std::vector<StoreHarness> harnesses() {
           [] { return socitest::unavailable(socitest::odbc_url(), "PostgreSQL over ODBC"); },
       .contention_cycles = 200,
       .require_fencing = true,
+      .require_semaphores = true,
   });
   return out;
 }
