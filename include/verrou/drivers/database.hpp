@@ -152,6 +152,10 @@ struct DatabaseStoreOptions {
   std::string table_name = "verrou";
   /// Creates the table when the store is made, if it is missing. Default true.
   bool auto_create_table = true;
+  /// Gives fencing tokens when the adapter can (`DatabaseAdapter::gives_fencing_tokens`). False:
+  /// no tokens, and acquisitions use `insert_lock`/`acquire_expired_lock` as without them.
+  /// Default true.
+  bool fencing_tokens = true;
 };
 
 /// A lock store over any SQL database, through a `DatabaseAdapter`.

@@ -13,8 +13,8 @@
 //   // or: verrou::open_store("mysql://app:secret@db:3306/app?table=locks")   (or mariadb://)
 //
 // URL options: `table` (default verrou), `pool_size` (default 4), `connect_timeout` and
-// `query_timeout` (durations, whole seconds, default 5s and 10s), `auto_create_table`
-// (default true).
+// `query_timeout` (durations, whole seconds, default 5s and 10s), `auto_create_table`,
+// `fencing_tokens`, `prepared_statements` (each default true).
 #pragma once
 
 #include <cstddef>
@@ -45,6 +45,11 @@ struct MysqlStoreOptions {
   std::string table_name = "verrou";
   /// Creates the table when missing. Default true.
   bool auto_create_table = true;
+  /// Fencing tokens (`Lock::fencing_token()`), from a counter raised in the transaction that
+  /// takes the lock (docs/database.md). False: no tokens, and an acquisition is the single
+  /// statement it was before tokens (a little cheaper; no `<table>_fencing` needed). Default
+  /// true; URL option `fencing_tokens`.
+  bool fencing_tokens = true;
   /// Most connections open at once: threads beyond this wait for a free one. Default 4.
   std::size_t pool_size = 4;
   /// Longest wait for a new connection (whole seconds, at least 1). Default 5 s.

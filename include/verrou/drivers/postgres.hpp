@@ -15,9 +15,9 @@
 //   // or: verrou::open_store("postgres://app:secret@db:5432/app?table=locks&pool_size=8")
 //
 // URL options: `table` (default verrou), `pool_size` (default 4), `connect_timeout` and
-// `query_timeout` (durations, default 5s and 10s), `auto_create_table` (default true); and
-// these libpq settings, passed through: `sslmode`, `sslrootcert`, `sslcert`, `sslkey`,
-// `application_name`, `options`, `target_session_attrs`.
+// `query_timeout` (durations, default 5s and 10s), `auto_create_table` and `fencing_tokens`
+// (default true); and these libpq settings, passed through: `sslmode`, `sslrootcert`,
+// `sslcert`, `sslkey`, `application_name`, `options`, `target_session_attrs`.
 #pragma once
 
 #include <chrono>
@@ -45,6 +45,11 @@ struct PostgresStoreOptions {
   std::string table_name = "verrou";
   /// Creates the table when missing (safe when several processes start at once). Default true.
   bool auto_create_table = true;
+  /// Fencing tokens (`Lock::fencing_token()`), from a counter raised in the transaction that
+  /// takes the lock (docs/database.md). False: no tokens, and an acquisition is the single
+  /// statement it was before tokens (a little cheaper; no `<table>_fencing` needed). Default
+  /// true; URL option `fencing_tokens`.
+  bool fencing_tokens = true;
   /// Most connections open at once for statements: threads beyond this wait for a free one.
   /// Waiting `acquire` calls each hold one more, listening connection. Default 4.
   std::size_t pool_size = 4;

@@ -23,7 +23,7 @@
 // URL: `soci://[user[:password]@]<backend>/<SOCI connection string>[?options]`, the
 // connection string percent-encoded (a space is %20, '?' %3F, '#' %23, '%' %25). User and
 // password, when given, are added to the connection string in the backend's syntax (and are
-// hidden by `redact_url`). Options: `dialect`, `table`, `pool_size`, `wait_timeout`,
+// hidden by `redact_url`). Options: `dialect`, `table`, `pool_size`, `wait_timeout`, `fencing_tokens`,
 // `auto_create_table`. See docs/soci.md.
 #pragma once
 
@@ -93,6 +93,11 @@ struct SociStoreOptions {
   std::string table_name = "verrou";
   /// Creates the table when missing (safe when several processes start at once). Default true.
   bool auto_create_table = true;
+  /// Fencing tokens (`Lock::fencing_token()`), from a counter raised in the transaction that
+  /// takes the lock (docs/database.md). False: no tokens, and an acquisition is the single
+  /// statement it was before tokens (a little cheaper; no `<table>_fencing` needed). Default
+  /// true; URL option `fencing_tokens`.
+  bool fencing_tokens = true;
   /// Most sessions the store opens from `connection_string`; threads beyond this wait for a
   /// free one. An in-memory SQLite database always uses one. Default 4.
   std::size_t pool_size = 4;

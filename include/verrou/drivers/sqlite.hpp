@@ -15,7 +15,7 @@
 //   // or, for threads of one process only: verrou::open_store("sqlite::memory:")
 //
 // URL options: `table` (default verrou), `pool_size` (default 4), `busy_timeout` (a duration,
-// default 5s), `auto_create_table` (default true).
+// default 5s), `auto_create_table` and `fencing_tokens` (default true).
 #pragma once
 
 #include <cstddef>
@@ -41,6 +41,11 @@ struct SqliteStoreOptions {
   std::string table_name = "verrou";
   /// Creates the table when missing. Default true.
   bool auto_create_table = true;
+  /// Fencing tokens (`Lock::fencing_token()`), from a counter raised in the transaction that
+  /// takes the lock (docs/database.md). False: no tokens, and an acquisition is the single
+  /// statement it was before tokens (a little cheaper; no `<table>_fencing` needed). Default
+  /// true; URL option `fencing_tokens`.
+  bool fencing_tokens = true;
   /// Most connections open at once: threads beyond this wait for a free one. Default 4.
   /// An in-memory database always uses one connection (each SQLite in-memory connection is
   /// a database of its own), so its store's operations take turns.

@@ -110,7 +110,7 @@ DatabaseStore::DatabaseStore(DatabaseStoreOptions options)
         "one of the SQLite, PostgreSQL or MySQL adapters)");
   }
   validate_sql_identifier(table_);
-  fencing_ = adapter_->gives_fencing_tokens();
+  fencing_ = options.fencing_tokens && adapter_->gives_fencing_tokens();
   adapter_->set_table_name(table_);
   if (options.auto_create_table) adapter_->create_table_if_not_exists();
 }

@@ -346,10 +346,12 @@ const std::string& MysqlAdapter::server() const { return impl_->server; }
 std::shared_ptr<DatabaseStore> make_mysql_store(MysqlStoreOptions options) {
   auto table = options.table_name;
   const bool create = options.auto_create_table;
+  const bool fencing = options.fencing_tokens;
   return std::make_shared<DatabaseStore>(DatabaseStoreOptions{
       .adapter = std::make_shared<MysqlAdapter>(std::move(options)),
       .table_name = std::move(table),
       .auto_create_table = create,
+      .fencing_tokens = fencing,
   });
 }
 
@@ -365,7 +367,7 @@ namespace {
 
 std::shared_ptr<LockStore> open_mysql(const Url& url) {
   url.check_params({"table", "pool_size", "connect_timeout", "query_timeout", "auto_create_table",
-                    "prepared_statements"});
+                    "fencing_tokens", "prepared_statements"});
   if (!url.has_authority || url.hosts.size() != 1 || url.path.size() < 2) {
     throw InvalidArgumentError(
         "invalid MySQL URL: expected mysql://user:password@host:port/database "
@@ -383,6 +385,7 @@ std::shared_ptr<LockStore> open_mysql(const Url& url) {
   options.connect_timeout = duration_param(url, "connect_timeout", options.connect_timeout);
   options.query_timeout = duration_param(url, "query_timeout", options.query_timeout);
   options.auto_create_table = bool_param(url, "auto_create_table", true);
+  options.fencing_tokens = bool_param(url, "fencing_tokens", true);
   options.prepared_statements = bool_param(url, "prepared_statements", true);
   return make_mysql_store(std::move(options));
 }

@@ -483,7 +483,8 @@ PostgresStore::PostgresStore(std::shared_ptr<PostgresAdapter> adapter,
                              const PostgresStoreOptions& options)
     : DatabaseStore(DatabaseStoreOptions{.adapter = adapter,
                                          .table_name = options.table_name,
-                                         .auto_create_table = options.auto_create_table}),
+                                         .auto_create_table = options.auto_create_table,
+                                         .fencing_tokens = options.fencing_tokens}),
       postgres_(std::move(adapter)),
       clock_(options.clock ? options.clock : [] { return std::chrono::system_clock::now(); }) {}
 
@@ -550,10 +551,12 @@ std::shared_ptr<DatabaseStore> make_postgres_store(PostgresStoreOptions options)
   if (options.connection != nullptr) {
     auto table = options.table_name;
     const bool create = options.auto_create_table;
+    const bool fencing = options.fencing_tokens;
     return std::make_shared<DatabaseStore>(DatabaseStoreOptions{
         .adapter = std::make_shared<PostgresAdapter>(std::move(options)),
         .table_name = std::move(table),
         .auto_create_table = create,
+        .fencing_tokens = fencing,
     });
   }
   return std::make_shared<PostgresStore>(std::move(options));
@@ -585,7 +588,7 @@ std::string conninfo_value(std::string_view v) {
 
 std::shared_ptr<LockStore> open_postgres(const Url& url) {
   url.check_params({"table", "pool_size", "connect_timeout", "query_timeout", "auto_create_table",
-                    "sslmode", "sslrootcert", "sslcert", "sslkey", "application_name", "options",
+                    "fencing_tokens", "sslmode", "sslrootcert", "sslcert", "sslkey", "application_name", "options",
                     "target_session_attrs"});
   if (!url.has_authority || url.hosts.empty()) {
     throw InvalidArgumentError(
@@ -617,6 +620,7 @@ std::shared_ptr<LockStore> open_postgres(const Url& url) {
   options.connect_timeout = duration_param(url, "connect_timeout", options.connect_timeout);
   options.query_timeout = duration_param(url, "query_timeout", options.query_timeout);
   options.auto_create_table = bool_param(url, "auto_create_table", true);
+  options.fencing_tokens = bool_param(url, "fencing_tokens", true);
   return make_postgres_store(std::move(options));
 }
 

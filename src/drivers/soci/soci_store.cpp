@@ -308,10 +308,12 @@ const std::string& SociAdapter::server() const { return impl_->server; }
 std::shared_ptr<DatabaseStore> make_soci_store(SociStoreOptions options) {
   auto table = options.table_name;
   const bool create = options.auto_create_table;
+  const bool fencing = options.fencing_tokens;
   return std::make_shared<DatabaseStore>(DatabaseStoreOptions{
       .adapter = std::make_shared<SociAdapter>(std::move(options)),
       .table_name = std::move(table),
       .auto_create_table = create,
+      .fencing_tokens = fencing,
   });
 }
 
@@ -326,7 +328,8 @@ namespace detail {
 namespace {
 
 std::shared_ptr<LockStore> open_soci(const Url& url) {
-  url.check_params({"dialect", "table", "pool_size", "wait_timeout", "auto_create_table"});
+  url.check_params(
+      {"dialect", "table", "pool_size", "wait_timeout", "auto_create_table", "fencing_tokens"});
   const char* expected =
       "invalid SOCI URL: expected "
       "soci://[user[:password]@]<backend>/<connection string>, the "
@@ -351,6 +354,7 @@ std::shared_ptr<LockStore> open_soci(const Url& url) {
   options.pool_size = size_param(url, "pool_size", options.pool_size, 1, 64);
   options.wait_timeout = duration_param(url, "wait_timeout", options.wait_timeout);
   options.auto_create_table = bool_param(url, "auto_create_table", true);
+  options.fencing_tokens = bool_param(url, "fencing_tokens", true);
   return make_soci_store(std::move(options));
 }
 

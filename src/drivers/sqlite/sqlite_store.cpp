@@ -431,10 +431,12 @@ std::int64_t SqliteAdapter::database_now() {
 std::shared_ptr<DatabaseStore> make_sqlite_store(SqliteStoreOptions options) {
   auto table = options.table_name;
   const bool create = options.auto_create_table;
+  const bool fencing = options.fencing_tokens;
   return std::make_shared<DatabaseStore>(DatabaseStoreOptions{
       .adapter = std::make_shared<SqliteAdapter>(std::move(options)),
       .table_name = std::move(table),
       .auto_create_table = create,
+      .fencing_tokens = fencing,
   });
 }
 
@@ -449,7 +451,7 @@ namespace detail {
 namespace {
 
 std::shared_ptr<LockStore> open_sqlite(const Url& url) {
-  url.check_params({"table", "pool_size", "busy_timeout", "auto_create_table"});
+  url.check_params({"table", "pool_size", "busy_timeout", "auto_create_table", "fencing_tokens"});
   SqliteStoreOptions options;
   if (!url.has_authority && url.opaque == ":memory:") {
     options.path = ":memory:";
@@ -465,6 +467,7 @@ std::shared_ptr<LockStore> open_sqlite(const Url& url) {
   options.pool_size = size_param(url, "pool_size", options.pool_size, 1, 64);
   options.busy_timeout = duration_param(url, "busy_timeout", options.busy_timeout);
   options.auto_create_table = bool_param(url, "auto_create_table", true);
+  options.fencing_tokens = bool_param(url, "fencing_tokens", true);
   return make_sqlite_store(std::move(options));
 }
 

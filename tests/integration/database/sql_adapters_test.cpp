@@ -448,6 +448,32 @@ TEST_P(SqlAdapters, AdaptersOnOneDatabaseShareSemaphores) {
   }
 }
 
+// fencing_tokens=false: no tokens, and the locks behave as before, on the same table.
+TEST_P(SqlAdapters, WithoutFencingTokensLocksStillWork) {
+  const std::string table = unique_table("t_nofence");
+  OPEN_OR_SKIP(fenced, table);
+  std::shared_ptr<verrou::DatabaseStore> plain;
+  const auto base = GetParam().url(table);
+  plain = std::dynamic_pointer_cast<verrou::DatabaseStore>(verrou::open_store(
+      base + (base.find('?') == std::string::npos ? "?" : "&") + "fencing_tokens=false"));
+  ASSERT_NE(plain, nullptr);
+  EXPECT_FALSE(plain->gives_fencing_tokens());
+  EXPECT_TRUE(fenced->gives_fencing_tokens());
+  verrou::LockFactory locks(plain);
+  auto lock = locks.create_lock("k", 30s);
+  ASSERT_TRUE(lock.acquire_immediately());
+  EXPECT_EQ(lock.fencing_token(), std::nullopt);
+  EXPECT_FALSE(fenced->save_fenced("k", "other", 30s).has_value());
+  lock.release();
+  const auto token = fenced->save_fenced("k", "other", 30s);
+  ASSERT_TRUE(token.has_value());
+  EXPECT_FALSE(plain->save("k", "third", 30s));
+  fenced->remove("k", "other");
+  EXPECT_THROW(verrou::open_store(base + (base.find('?') == std::string::npos ? "?" : "&") +
+                                  "fencing_tokens=maybe"),
+               verrou::InvalidArgumentError);
+}
+
 std::string adapter_name(const ::testing::TestParamInfo<Adapter>& info) { return info.param.name; }
 
 INSTANTIATE_TEST_SUITE_P(Sql, SqlAdapters, ::testing::ValuesIn(adapters()), adapter_name);
