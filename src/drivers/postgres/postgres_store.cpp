@@ -492,11 +492,21 @@ std::optional<Acquired> PostgresStore::save_waiting(
     const std::string& key, const std::string& owner, std::optional<Duration> ttl,
     steady::time_point until, steady::time_point waiting_since) {
   (void)waiting_since;  // every waiter is woken; the database decides who wins
+  // One try: the acquisition, with its fencing token when the store gives tokens.
+  auto take = [&]() -> std::optional<Acquired> {
+    const auto stamp = clock_();
+    if (!gives_fencing_tokens()) {
+      if (save(key, owner, ttl)) return Acquired{.written_at = stamp};
+      return std::nullopt;
+    }
+    if (auto token = save_fenced(key, owner, ttl)) {
+      return Acquired{.written_at = stamp, .fencing_token = token};
+    }
+    return std::nullopt;
+  };
   // A free lock needs no listener: most acquires end here, without tying up a listening
   // connection (with many threads, that would open a connection per acquire).
-  if (const auto stamp = clock_(); auto token = save_fenced(key, owner, ttl)) {
-    return Acquired{.written_at = stamp, .fencing_token = token};
-  }
+  if (auto acquired = take()) return acquired;
   if (steady::now() >= until) return std::nullopt;
   auto& impl = *postgres_->impl_;
   // Listen before trying again: a release between a failed try and the wait is then not missed.
@@ -506,10 +516,9 @@ std::optional<Acquired> PostgresStore::save_waiting(
   };
   try {
     while (PostgresAdapter::Impl::healthy(*listener)) {
-      const auto stamp = clock_();
-      if (auto token = save_fenced(key, owner, ttl)) {
+      if (auto acquired = take()) {
         give_back();
-        return Acquired{.written_at = stamp, .fencing_token = token};
+        return acquired;
       }
       // Wake at the latest when the holder's lease runs out (by the server's clock).
       auto wake = until;

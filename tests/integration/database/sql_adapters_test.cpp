@@ -460,6 +460,10 @@ TEST_P(SqlAdapters, WithoutFencingTokensLocksStillWork) {
   EXPECT_FALSE(plain->gives_fencing_tokens());
   EXPECT_TRUE(fenced->gives_fencing_tokens());
   verrou::LockFactory locks(plain);
+  auto waited = locks.create_lock("k", 30s);
+  ASSERT_TRUE(waited.acquire({.retry = {.timeout = 5s}})) << "a waiting acquisition";
+  EXPECT_EQ(waited.fencing_token(), std::nullopt);
+  waited.release();
   auto lock = locks.create_lock("k", 30s);
   ASSERT_TRUE(lock.acquire_immediately());
   EXPECT_EQ(lock.fencing_token(), std::nullopt);
