@@ -31,7 +31,9 @@ const char* const kExitCodesHelp =
     "  74       acquire/extend/status: could not write to stdout (acquire then releases)\n"
     "  75       the lock was not acquired: held elsewhere (--no-wait), --timeout passed or\n"
     "           --attempts used up; change it with --conflict-exit-code\n"
-    "  77       release/extend: this owner does not hold the lock (expired or released)\n"
+    "  77       release/extend: this owner does not hold the lock (expired or released);\n"
+    "           run: the lock was lost while the command ran (whatever the command's own\n"
+    "           exit code; stderr says what it was)\n"
     "  126      run: the command was found but could not be executed\n"
     "  127      run: the command was not found\n"
     "  128+N    run: the command was killed by signal N (verrou itself exits so when\n"
@@ -104,9 +106,40 @@ void add_output_options(CLI::App& app, OutputOptions& options) {
   quiet->excludes(verbose);
 }
 
+namespace {
+
+// The library's warnings as the command's own notices: "verrou: <message>: name=value ...".
+class NoticeLogger final : public Logger {
+ public:
+  [[nodiscard]] bool enabled(LogLevel level) const noexcept override {
+    return level >= LogLevel::warn;
+  }
+  void log(LogLevel level, std::string_view message,
+           std::initializer_list<LogField> fields) noexcept override {
+    if (!enabled(level)) return;
+    try {
+      std::string line(message);
+      const char* sep = ": ";
+      for (const auto& field : fields) {
+        line += sep;
+        line += field.name;
+        line += '=';
+        line += field.value;
+        sep = ", ";
+      }
+      say(line);
+    } catch (...) {  // logging never breaks locking
+    }
+  }
+};
+
+}  // namespace
+
 std::shared_ptr<Logger> make_logger(Verbosity verbosity) {
-  if (verbosity == Verbosity::verbose) {
-    return std::make_shared<StreamLogger>(std::cerr, LogLevel::debug);
+  switch (verbosity) {
+    case Verbosity::verbose: return std::make_shared<StreamLogger>(std::cerr, LogLevel::debug);
+    case Verbosity::normal: return std::make_shared<NoticeLogger>();
+    case Verbosity::quiet: break;
   }
   return null_logger();
 }

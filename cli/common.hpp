@@ -32,7 +32,8 @@ enum ExitCode : int {
   kExitSoftware = 70,       ///< a bug in verrou
   kExitIoError = 74,        ///< the lock could not be written to stdout
   kExitNotAcquired = 75,    ///< the lock was not acquired (EX_TEMPFAIL; --conflict-exit-code)
-  kExitNotOwned = 77,       ///< release/extend of a lock this owner no longer holds
+  kExitNotOwned = 77,       ///< release/extend of a lock this owner no longer holds; run:
+                            ///< the lock was lost while the command ran
   kExitCannotExecute = 126, ///< the command was found but could not be started
   kExitNotFound = 127,      ///< the command was not found
 };
@@ -65,7 +66,9 @@ struct OutputOptions {
 /// `--quiet` / `--verbose`, mutually exclusive.
 void add_output_options(CLI::App& app, OutputOptions& options);
 
-/// The library logger for a verbosity: debug records to stderr when verbose, none otherwise.
+/// The library logger for a verbosity: debug records to stderr when verbose; warnings (a
+/// lease that cannot be extended, a lock lost) as "verrou: …" lines at the normal level;
+/// nothing when quiet.
 std::shared_ptr<Logger> make_logger(Verbosity verbosity);
 
 /// `--store URL`.

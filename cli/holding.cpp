@@ -6,9 +6,9 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <random>
 #include <utility>
 
+#include "detail/jitter.hpp"
 #include "verrou/errors.hpp"
 #include "verrou/lock_factory.hpp"
 
@@ -66,13 +66,6 @@ class WaitingLine {
   long long last_seconds_ = -1;
 };
 
-Duration jittered(Duration delay) {
-  // Pauses of 75–100 % of the delay, so waiters that started together do not poll in step.
-  thread_local std::minstd_rand rng(std::random_device{}());
-  std::uniform_int_distribution<Duration::rep> dist(delay.count() * 3 / 4, delay.count());
-  return Duration(dist(rng));
-}
-
 }  // namespace
 
 void add_wait_options(CLI::App& app, WaitArgs& args) {
@@ -85,7 +78,8 @@ void add_wait_options(CLI::App& app, WaitArgs& args) {
   auto* attempts = app.add_option("--attempts", args.attempts,
                                   "Give up after this many tries in all (default: unlimited)")
                       ->type_name("N");
-  app.add_option("--delay", args.delay, "Pause between tries")
+  app.add_option("--delay", args.delay,
+                 "Pause between tries (each 100-125 % of it, at random, so waiters spread out)")
       ->type_name("DURATION")
       ->capture_default_str();
   app.add_option("--conflict-exit-code", args.conflict_exit_code,
@@ -143,7 +137,6 @@ Acquisition acquire_lock(Lock& lock, const SelectedStore& store, const WaitOptio
       got = lock.acquire({.retry = {.attempts = 2, .delay = slice, .timeout = slice}});
     }
     if (got) {
-      result.lease_start = tried_at;
       // A stop signal that came while the lock was being taken: honour it, nothing ran.
       if (auto sig = signals.wait_for_termination(0ms)) {
         try {
@@ -164,7 +157,7 @@ Acquisition acquire_lock(Lock& lock, const SelectedStore& store, const WaitOptio
       result.outcome = Acquisition::Outcome::not_acquired;
       return result;
     }
-    const auto pause_end = std::min(tried_at + jittered(options.delay), deadline);
+    const auto pause_end = std::min(tried_at + detail::jittered_delay(options.delay), deadline);
     for (auto t = Clock::now();; t = Clock::now()) {
       line.show(t - start);
       if (t >= pause_end) break;
@@ -191,82 +184,6 @@ std::string not_acquired_message(const Lock& lock, const WaitOptions& options,
     why = "after waiting " + format_duration(*options.timeout) + " (--timeout)";
   }
   return "lock " + in_quotes(lock.key()) + " is held by someone else; gave up " + why;
-}
-
-KeepAlive::KeepAlive(Lock& lock, const SelectedStore& store, Clock::time_point lease_start,
-                     std::shared_ptr<Logger> logger, Verbosity verbosity,
-                     std::string on_lost_note)
-    : lock_(lock),
-      store_shown_(store.shown),
-      logger_(std::move(logger)),
-      verbosity_(verbosity),
-      on_lost_note_(std::move(on_lost_note)) {
-  if (lock_.ttl()) thread_ = std::thread([this, lease_start] { loop(lease_start); });
-}
-
-KeepAlive::~KeepAlive() { stop(); }
-
-void KeepAlive::stop() {
-  {
-    const std::lock_guard guard(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void KeepAlive::report_lost(const std::string& why) {
-  lost_.store(true);
-  say("LOST the lock " + in_quotes(lock_.key()) + " on " + store_shown_ + ": " + why +
-      ". The command is no longer protected: another process may take the lock now. " +
-      on_lost_note_);
-}
-
-void KeepAlive::loop(Clock::time_point lease_start) {
-  const Duration ttl = *lock_.ttl();
-  const Duration interval = std::max(ttl / 3, Duration(1));
-  // Retries after a failed extension come faster than the interval, while the lease lasts.
-  const Duration retry_interval = std::clamp(ttl / 10, Duration(1), Duration(1000));
-  auto lease_end = lease_start + ttl;
-  auto next = lease_start + interval;
-  bool failing = false;
-  std::unique_lock guard(mutex_);
-  for (;;) {
-    if (wake_.wait_until(guard, next, [this] { return stopping_; })) return;
-    guard.unlock();
-    const auto attempt_start = Clock::now();
-    try {
-      lock_.extend();
-      lease_end = attempt_start + ttl;
-      next = attempt_start + interval;
-      if (failing && verbosity_ != Verbosity::quiet) {
-        say("extending lock " + in_quotes(lock_.key()) + " works again");
-      }
-      failing = false;
-      if (logger_->enabled(LogLevel::debug)) {
-        logger_->log(LogLevel::debug, "Lease extended",
-                     {{"key", lock_.key()}, {"ttl", format_duration(ttl)}});
-      }
-    } catch (const LockNotOwnedError&) {
-      report_lost("its lease ran out or it was released by someone else (force-release?)");
-      return;
-    } catch (const std::exception& e) {
-      const auto now = Clock::now();
-      if (now >= lease_end) {
-        report_lost(std::string("the store failed for longer than the lease (") +
-                    format_duration(ttl) + "); last error: " + e.what());
-        return;
-      }
-      if (!failing && verbosity_ != Verbosity::quiet) {
-        say("could not extend lock " + in_quotes(lock_.key()) + " on " + store_shown_ + ": " +
-            e.what() + "; retrying while the lease lasts (" +
-            format_duration(std::chrono::duration_cast<Duration>(lease_end - now)) + ")");
-      }
-      failing = true;
-      next = now + retry_interval;
-    }
-    guard.lock();
-  }
 }
 
 }  // namespace verrou::cli

@@ -14,6 +14,7 @@
 #include "commands/run.hpp"
 #include "commands/status.hpp"
 #include "common.hpp"
+#include "process.hpp"
 #include "verrou/errors.hpp"
 #include "verrou/open_store.hpp"
 
@@ -56,6 +57,8 @@ int parse_error(const CLI::App& app, const CLI::ParseError& e, int argc, char** 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any library (the MySQL client ignores SIGPIPE) changes a disposition.
+  remember_start_signals();
   CLI::App app("verrou: run commands under a lock shared by every process and machine that "
                "uses the same store (SQLite file by default; Redis, PostgreSQL, MySQL, "
                "DynamoDB, ...).\n",

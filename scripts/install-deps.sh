@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Installs every Debian package verrou-cpp needs to build, test and benchmark, and the test
-# servers (Redis, PostgreSQL, MariaDB). Idempotent: packages already present are skipped quickly.
+# servers (Redis, PostgreSQL, MariaDB, etcd). Idempotent: packages already present are skipped quickly.
 # Usage: scripts/install-deps.sh [--build-only]
 set -euo pipefail
 
@@ -13,7 +13,7 @@ build_packages=(
   clang libclang-rt-14-dev
 )
 server_packages=(
-  redis-server redis-tools postgresql mariadb-server mariadb-client
+  redis-server redis-tools postgresql mariadb-server mariadb-client etcd-server etcd-client
   sqlite3 openssl procps psmisc curl
   odbc-postgresql
   gnuplot-nox

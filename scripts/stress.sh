@@ -10,7 +10,7 @@
 #   scripts/stress.sh --seconds 60 --faults            # then restart each server under load
 #   scripts/stress.sh --processes 8 --threads 4 --ttl 2s --hold-us 2000 sqlite
 #
-# Stores: memory sqlite postgres mysql redis redis-cluster dynamodb dynamodb-local.
+# Stores: memory sqlite postgres mysql redis redis-cluster dynamodb dynamodb-local etcd.
 # Builds verrou_mutex_check in build/stress (optimised, no sanitizers) unless --build DIR
 # names a build that has it. Exit status: 0 every run passed, 1 otherwise.
 set -euo pipefail
@@ -56,6 +56,7 @@ url_of() {
     redis-cluster) echo "${VERROU_REDIS_CLUSTER_URL:-redis+cluster://127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002}" ;;
     dynamodb) echo "${VERROU_DYNAMODB_URL:-dynamodb://?region=us-east-1&endpoint=http://127.0.0.1:8000&table=verrou_tests}" ;;
     dynamodb-local) echo "${VERROU_DYNAMODB_LOCAL_URL:-dynamodb://?region=us-east-1&endpoint=http://127.0.0.1:8001&table=verrou_tests}" ;;
+    etcd) echo "${VERROU_ETCD_URL:-etcd://127.0.0.1:2379}" ;;
     *) return 1 ;;
   esac
 }

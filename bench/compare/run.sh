@@ -132,6 +132,7 @@ if ((update_docs)); then
 fi
 node "$here/report.mjs" "${report_args[@]}"
 if [[ " $stores " == *" dynamodb "* ]]; then "$here/ceiling_dynamodb.sh" "$build" || say "dynamodb: ceiling failed"; fi
+if [[ " $stores " == *" postgres "* ]]; then "$here/ceiling_postgres.sh" --cpp "$cpp" || say "postgres: ceiling failed"; fi
 if [[ " $stores " == *" mysql "* ]]; then "$here/ceiling_mysql.sh" "$build" || say "mysql: ceiling failed"; fi
 
 if ((update_docs)); then
@@ -142,3 +143,4 @@ if ((update_docs)); then
     say "gnuplot not installed (Debian: gnuplot-nox): chart not drawn"
   fi
 fi
+COMPARE_BUILD_DIR="$build" COMPARE_OUT="$out" "$here/etcd.sh" || say "etcd: the comparison with etcd's own tools failed"  # no @verrou/core etcd store

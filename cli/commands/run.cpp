@@ -1,12 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "commands/run.hpp"
 
+#include <pthread.h>
+
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <memory>
+#include <stop_token>
+#include <string>
+#include <vector>
 
 #include "process.hpp"
 #include "verrou/errors.hpp"
+#include "verrou/keep_alive.hpp"
 #include "verrou/lock_factory.hpp"
 
 namespace verrou::cli {
@@ -26,42 +32,67 @@ std::string signal_name(int sig) {
   }
 }
 
-// Waits for the child to end, forwarding stop signals to it and stopping it when the lock is
-// lost and --kill-on-lost asks for that. Returns its exit status as a shell reports it.
+// Waits for the command to end, forwarding stop signals to its process group. When the lock
+// is lost: says so at once and, with --kill-on-lost, stops the whole group (SIGTERM, then
+// SIGKILL after the grace) and waits until no process of it is left, so no grandchild goes on
+// unprotected. Returns the command's exit status as a shell reports it.
 int supervise(Child& child, SignalWatcher& signals, const KeepAlive& keep_alive,
-              const RunOptions& options, Duration kill_grace, Logger& logger) {
+              const RunOptions& options, Duration kill_grace, const std::string& on_lost,
+              Logger& logger) {
+  bool lost_said = false;
   bool term_sent = false;
   bool kill_sent = false;
   Clock::time_point term_sent_at;
+  Clock::time_point kill_sent_at;
   for (;;) {
-    if (auto status = child.poll()) return *status;
-    if (options.kill_on_lost && keep_alive.lost()) {
-      if (!term_sent) {
-        child.signal(SIGTERM);
-        term_sent = true;
-        term_sent_at = Clock::now();
-      } else if (!kill_sent && Clock::now() - term_sent_at >= kill_grace) {
-        say("the command did not stop within " + format_duration(kill_grace) +
-            " of SIGTERM (--kill-grace); sending SIGKILL");
-        child.signal(SIGKILL);
-        kill_sent = true;
-      }
+    const auto status = child.poll();
+    if (keep_alive.lost() && !lost_said) {
+      lost_said = true;
+      if (!status || options.kill_on_lost) say(on_lost);
     }
-    // SIGCHLD ends the wait at once; the timeout only paces the --kill-on-lost checks.
+    if (options.kill_on_lost && keep_alive.lost()) {
+      const auto now = Clock::now();
+      if (!term_sent) {
+        child.signal_group(SIGTERM);
+        child.signal_group(SIGCONT);  // a stopped process must run to act on it
+        term_sent = true;
+        term_sent_at = now;
+      } else if (!kill_sent && now - term_sent_at >= kill_grace && child.group_alive()) {
+        say(std::string(status ? "processes the command started are still running"
+                               : "the command did not stop") +
+            " " + format_duration(kill_grace) +
+            " after SIGTERM (--kill-grace); sending SIGKILL to its process group");
+        child.signal_group(SIGKILL);
+        kill_sent = true;
+        kill_sent_at = now;
+      }
+      // Done once nothing of the group is left (after SIGKILL, give the kernel a moment).
+      if (status && (!child.group_alive() || (kill_sent && now - kill_sent_at > 5s))) {
+        return *status;
+      }
+    } else if (status) {
+      return *status;
+    }
+    // SIGCHLD and a lost lock end the wait at once; the timeout paces the group checks.
     auto info = signals.wait(100ms);
     if (!info || !SignalWatcher::is_stop_signal(info->si_signo)) continue;
     const int sig = info->si_signo;
-    // Ctrl-C and hang-ups from the terminal go to the whole foreground process group, child
-    // included: sending it a second copy could make it stop half-way through its cleanup.
-    const bool child_got_it = info->si_code == SI_KERNEL && child.in_our_process_group();
-    if (!child_got_it) child.signal(sig);
+    child.signal_group(sig);
     if (logger.enabled(LogLevel::debug)) {
-      logger.log(
-          LogLevel::debug, child_got_it ? "Signal from the terminal, the command got it too"
-                                        : "Signal forwarded to the command",
-          {{"signal", signal_name(sig)}, {"pid", std::to_string(child.pid())}});
+      logger.log(LogLevel::debug, "Signal forwarded to the command's process group",
+                 {{"signal", signal_name(sig)}, {"pid", std::to_string(child.pid())}});
     }
   }
+}
+
+// The variables the command finds in its environment. A token from an outer `verrou run`
+// is removed when this store gives none: it would fence the wrong lock.
+std::vector<std::string> lock_environment(const Lock& lock) {
+  std::vector<std::string> env{"VERROU_LOCK_KEY=" + lock.key()};
+  const auto token = lock.fencing_token();
+  env.push_back(token ? "VERROU_FENCING_TOKEN=" + std::to_string(*token)
+                      : std::string("VERROU_FENCING_TOKEN"));
+  return env;
 }
 
 }  // namespace
@@ -80,8 +111,8 @@ Command register_run(CLI::App& app) {
       ->capture_default_str();
   add_wait_options(*sub, options->wait);
   sub->add_flag("--kill-on-lost", options->kill_on_lost,
-                "If the lock is lost while the command runs, stop the command (SIGTERM, then "
-                "SIGKILL after --kill-grace)");
+                "If the lock is lost while the command runs, stop the command and every process "
+                "it started (SIGTERM to its process group, then SIGKILL after --kill-grace)");
   sub->add_option("--kill-grace", options->kill_grace,
                   "With --kill-on-lost: time between SIGTERM and SIGKILL")
       ->type_name("DURATION")
@@ -90,10 +121,15 @@ Command register_run(CLI::App& app) {
   sub->add_option("command", options->command, "The command and its arguments, after --")
       ->type_name("COMMAND [ARGS...]");
   sub->footer(std::string(
-      "Acquire the lock KEY, run COMMAND, extend the lock every third of its TTL while the\n"
-      "command runs, release it when the command ends, and exit with the command's exit code.\n"
-      "SIGINT, SIGTERM and SIGHUP are passed on to the command; the lock is released once it\n"
-      "has ended. Example: verrou run --key nightly-report --ttl 5m -- ./report.sh") +
+      "Acquire the lock KEY, run COMMAND in a process group of its own, extend the lock\n"
+      "every third of its TTL while the command runs, release it when the command ends, and\n"
+      "exit with the command's exit code. The command finds the key in $VERROU_LOCK_KEY and,\n"
+      "when the store gives fencing tokens, the token of this acquisition in\n"
+      "$VERROU_FENCING_TOKEN (docs/fencing.md). SIGINT, SIGTERM and SIGHUP are passed on to\n"
+      "the command's process group; the lock is released once the command has ended.\n"
+      "If the lock is lost while the command runs, verrou says so at once, stops the command's\n"
+      "whole process group with --kill-on-lost, and exits with 77 even if the command succeeded.\n"
+      "Example: verrou run --key nightly-report --ttl 5m -- ./report.sh") +
               "\n\n" + kExitCodesHelp);
   return {sub, [options] { return run_run(*options); }};
 }
@@ -145,7 +181,7 @@ int run_run(const RunOptions& options) {
 
   std::unique_ptr<Child> child;
   try {
-    child = std::make_unique<Child>(options.command, signals.original_mask());
+    child = std::make_unique<Child>(options.command, lock_environment(*lock));
   } catch (const CliError&) {
     try {
       lock->release();
@@ -155,30 +191,68 @@ int run_run(const RunOptions& options) {
     throw;
   }
 
+  // The library's keep-alive extends the lease; when it finds the lock lost, its callback
+  // wakes this thread, which reacts (the loss itself is logged by the library).
+  KeepAlive keep_alive;
+  if (lock->ttl()) {
+    try {
+      keep_alive = lock->keep_alive();
+    } catch (const InvalidArgumentError&) {
+      // The lease ran out between the acquisition and now (a TTL shorter than a pause of the
+      // machine): the command runs unprotected from the start, as a lost lock.
+      keep_alive = KeepAlive();
+    }
+  }
+  const pthread_t main_thread = pthread_self();
+  std::stop_callback wake_on_loss(keep_alive.lost_token(),
+                                  [main_thread] { SignalWatcher::wake(main_thread); });
+  const bool unprotected_from_start = lock->ttl() && !keep_alive.active() && !keep_alive.lost();
+  const std::string protection_note =
+      "the command is no longer protected: another process may take the lock " +
+      in_quotes(options.key) + " now";
   const std::string on_lost =
       options.kill_on_lost
-          ? "Stopping the command (--kill-on-lost): SIGTERM now, SIGKILL after " +
-                format_duration(kill_grace) + "."
-          : "Pass --kill-on-lost to stop the command when this happens.";
-  KeepAlive keep_alive(*lock, store, acquired.lease_start, logger, verbosity, on_lost);
-  const int status = supervise(*child, signals, keep_alive, options, kill_grace, *logger);
+          ? protection_note + "; stopping it and every process it started (--kill-on-lost): "
+                              "SIGTERM now, SIGKILL after " +
+                format_duration(kill_grace)
+          : protection_note + " (pass --kill-on-lost to stop it when this happens)";
+  if (unprotected_from_start) say(on_lost);
+  const int status =
+      supervise(*child, signals, keep_alive, options, kill_grace, on_lost, *logger);
   keep_alive.stop();
+  child.reset();  // reaps the command, gives the terminal back
 
-  try {
-    lock->release();
-    if (logger->enabled(LogLevel::debug)) {
-      logger->log(LogLevel::debug, "Command ended, lock released",
-                  {{"key", options.key}, {"status", std::to_string(status)}});
+  bool lost = keep_alive.lost() || unprotected_from_start;
+  std::string why = keep_alive.lost() ? keep_alive.lost_reason()
+                                      : std::string("its lease ran out before it could be kept");
+  if (lost) {
+    // The lease may be ours again in the store (it failed, then came back): give it back.
+    try {
+      lock->release();
+    } catch (const Error&) {
     }
-  } catch (const LockNotOwnedError&) {
-    if (!keep_alive.lost()) {
-      say("the lock " + in_quotes(options.key) +
-          " was no longer held when the command ended (its lease ran out or someone "
-          "released it): the command was not protected to its end");
+  } else {
+    try {
+      lock->release();
+      if (logger->enabled(LogLevel::debug)) {
+        logger->log(LogLevel::debug, "Command ended, lock released",
+                    {{"key", options.key}, {"status", std::to_string(status)}});
+      }
+    } catch (const LockNotOwnedError&) {
+      lost = true;
+      why = "it was no longer held when the command ended (its lease ran out, or someone "
+            "released it)";
+    } catch (const Error& e) {
+      say("could not release the lock " + in_quotes(options.key) + " on " + store.shown + ": " +
+          e.what() + "; it stays held until its lease runs out");
     }
-  } catch (const Error& e) {
-    say("could not release the lock " + in_quotes(options.key) + " on " + store.shown + ": " +
-        e.what() + "; it stays held until its lease runs out");
+  }
+  if (lost) {
+    say("the lock " + in_quotes(options.key) + " on " + store.shown +
+        " was lost while the command ran (" + why +
+        "): the command was not protected to its end; it exited with " + std::to_string(status) +
+        ", verrou exits with " + std::to_string(kExitNotOwned));
+    return kExitNotOwned;
   }
   return status;
 }

@@ -43,6 +43,16 @@ class LockNotOwnedError : public Error {
   explicit LockNotOwnedError(const std::string& message);
 };
 
+/// The lock was lost while work ran under it: `Lock::run` with a callback taking a
+/// `std::stop_token` throws it after the callback returned when the keep-alive found the lease
+/// lost (an extension was refused, or the store failed until the lease ran out). Code
+/// `E_LOCK_NOT_OWNED`, as its base: the work was not protected to its end, and another holder
+/// may have taken the lock meanwhile. Retrying the same call cannot help.
+class LockLostError : public LockNotOwnedError {
+ public:
+  explicit LockLostError(const std::string& message);
+};
+
 /// The store failed: connection refused or lost, a timeout, an SQL error, a reply the store
 /// did not expect. Code `E_LOCK_STORAGE_ERROR`. `what()` names the server and the operation.
 /// Retrying can help once the store is reachable again; the outcome of the failed operation

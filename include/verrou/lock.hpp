@@ -9,6 +9,8 @@
 //   }
 //   // or: released even when the callback throws
 //   std::optional<int> total = lock.run([] { return compute(); });
+//   // or: kept alive while the callback runs, which learns at once if the lock is lost
+//   lock.run([](std::stop_token lost) { while (!lost.stop_requested()) step(); });
 //   // or: std::unique_lock<verrou::Lock> guard(lock);
 #pragma once
 
@@ -19,11 +21,13 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <type_traits>
 #include <utility>
 
 #include "verrou/duration.hpp"
+#include "verrou/keep_alive.hpp"
 #include "verrou/logger.hpp"
 #include "verrou/serialized_lock.hpp"
 #include "verrou/store.hpp"
@@ -35,8 +39,11 @@ namespace verrou {
 struct RetryOptions {
   /// Most tries in all (the first included); default unlimited. 0 is invalid.
   std::optional<std::uint64_t> attempts{};
-  /// Longest pause between tries; default 250 ms. Stores that can wait for a release
-  /// (memory, Redis, PostgreSQL) wake the waiter on release instead of sleeping it out.
+  /// The pause between tries, as Verrou's `retry.delay`; default 250 ms. Each pause is drawn
+  /// at random from 100–125 % of it, so callers that started together drift apart instead
+  /// of asking the store in step; jitter never shortens it. Stores that can wait for a
+  /// release (memory, Redis, PostgreSQL) wake the waiter on release instead of sleeping it
+  /// out, and wait at most this long (not jittered) per attempt.
   std::optional<Duration> delay{};
   /// Give up once this much time has passed since `acquire` began; default none.
   std::optional<Duration> timeout{};
@@ -89,7 +96,13 @@ class Lock {
   /// exception then propagates). Returns `false`/`nullopt` without calling `f` when the lock
   /// was not acquired; `true` or `f`'s result otherwise.
   ///
-  /// If `f` ran past the lease and the lock was taken by someone else meanwhile, the release
+  /// `f` is called as `f()`, or as `f(std::stop_token)` when it takes one. In that form the
+  /// lock is kept alive while `f` runs (as `keep_alive()`), and the token is stopped the
+  /// moment the lock is lost; `f` should then stop touching what the lock protects. When the
+  /// lock was lost, `run` throws `LockLostError` (a `LockNotOwnedError`) after `f` returned,
+  /// instead of returning its result. For a lock without TTL the token is never stopped.
+  ///
+  /// If `f()` ran past the lease and the lock was taken by someone else meanwhile, the release
   /// throws `LockNotOwnedError` after `f` returned: the work was not protected to its end.
   template <class F>
   auto run(F&& f, const AcquireOptions& options = {});
@@ -97,6 +110,16 @@ class Lock {
   /// As `run`, taking the lock with a single try.
   template <class F>
   auto run_immediately(F&& f);
+
+  /// Keeps the held lock alive from a background thread shared by the process: extended by
+  /// its TTL every third of its TTL until the `KeepAlive` is stopped or destroyed (which does
+  /// not release the lock). Its `lost_token()` is stopped the moment the lock is lost: an
+  /// extension refused (expired, force-released), or the store failing until the lease this
+  /// object knows ran out, at the latest at that lease end. Losses are logged at warn level
+  /// through the factory's logger.
+  /// Throws `InvalidArgumentError` for a lock without TTL, or one this object does not hold
+  /// (never acquired, released, or its lease already ran out).
+  [[nodiscard]] KeepAlive keep_alive();
 
   /// Releases the lock. Throws `LockNotOwnedError` when this owner does not hold it (never
   /// acquired, already released, or expired), `LockStorageError` when the store fails.
@@ -155,18 +178,32 @@ class Lock {
  private:
   static constexpr std::int64_t kNoExpiration = std::numeric_limits<std::int64_t>::min();
 
+  // The lease as this object knows it, shared with the keep-alives it starts (so that they
+  // move its expiration along). A copy of the lock gets its own.
+  struct State {
+    std::atomic<std::int64_t> expiration_ms{kNoExpiration};
+    std::atomic<bool> held{false};  // acquired (or restored) and not released since
+  };
+
   std::optional<Acquired> try_once();
   void mark_acquired(const Acquired& acquired);
   void set_token(std::optional<std::uint64_t> token);
   void release_after_failure() noexcept;
+  void release_lost() noexcept;
+  KeepAlive start_keep_alive();
+  [[noreturn]] void throw_lost(const KeepAlive& keep);
 
   template <class F>
   auto run_held(F& f);
+  template <class F>
+  auto run_kept_alive(F& f);
+  template <class F>
+  auto run_plain(F& f);
 
   std::string key_;
   std::string owner_;
   std::optional<Duration> ttl_;
-  std::atomic<std::int64_t> expiration_ms_{kNoExpiration};
+  std::shared_ptr<State> state_;
   std::atomic<std::uint64_t> token_{0};
   std::atomic<bool> has_token_{false};
   std::shared_ptr<LockStore> store_;
@@ -177,11 +214,75 @@ class Lock {
 
 namespace detail {
 template <class F>
-using run_value_t = std::remove_cvref_t<std::invoke_result_t<F&>>;
+struct run_result {
+  using type = std::invoke_result_t<F&>;
+};
+template <class F>
+  requires std::is_invocable_v<F&, std::stop_token>
+struct run_result<F> {
+  using type = std::invoke_result_t<F&, std::stop_token>;
+};
+template <class F>
+using run_result_t = typename run_result<F>::type;
+template <class F>
+using run_value_t = std::remove_cvref_t<run_result_t<F>>;
 }  // namespace detail
 
 template <class F>
+auto Lock::run_kept_alive(F& f) {
+  using R = std::invoke_result_t<F&, std::stop_token>;
+  KeepAlive keep;
+  if (ttl_) {
+    try {
+      keep = start_keep_alive();
+    } catch (...) {
+      release_after_failure();
+      throw;
+    }
+  }
+  auto finish = [&] {
+    keep.stop();
+    if (keep.lost()) {
+      release_lost();
+      throw_lost(keep);
+    }
+    release();
+  };
+  if constexpr (std::is_void_v<R>) {
+    try {
+      std::invoke(f, keep.lost_token());
+    } catch (...) {
+      keep.stop();
+      release_after_failure();
+      throw;
+    }
+    finish();
+    return true;
+  } else {
+    std::optional<std::remove_cvref_t<R>> result;
+    try {
+      result.emplace(std::invoke(f, keep.lost_token()));
+    } catch (...) {
+      keep.stop();
+      release_after_failure();
+      throw;
+    }
+    finish();
+    return result;
+  }
+}
+
+template <class F>
 auto Lock::run_held(F& f) {
+  if constexpr (std::is_invocable_v<F&, std::stop_token>) {
+    return run_kept_alive(f);
+  } else {
+    return run_plain(f);
+  }
+}
+
+template <class F>
+auto Lock::run_plain(F& f) {
   using R = std::invoke_result_t<F&>;
   if constexpr (std::is_void_v<R>) {
     try {
@@ -207,7 +308,7 @@ auto Lock::run_held(F& f) {
 
 template <class F>
 auto Lock::run(F&& f, const AcquireOptions& options) {
-  using R = std::invoke_result_t<F&>;
+  using R = detail::run_result_t<F>;
   if (!acquire(options)) {
     if constexpr (std::is_void_v<R>) {
       return false;
@@ -220,7 +321,7 @@ auto Lock::run(F&& f, const AcquireOptions& options) {
 
 template <class F>
 auto Lock::run_immediately(F&& f) {
-  using R = std::invoke_result_t<F&>;
+  using R = detail::run_result_t<F>;
   if (!acquire_immediately()) {
     if constexpr (std::is_void_v<R>) {
       return false;

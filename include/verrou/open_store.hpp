@@ -8,7 +8,8 @@
 // Schemes: `memory:`, `sqlite:///abs/path.db`, `sqlite::memory:`,
 // `postgres://user:pass@host:port/db`, `mysql://user:pass@host:port/db`,
 // `redis://[user:pass@]host:port[/db]`, `rediss://…` (TLS), `redis+unix:///path.sock`,
-// `redis+cluster://host:port[,host:port…]`, `dynamodb://?region=…&endpoint=…&table=…`.
+// `redis+cluster://host:port[,host:port…]`, `dynamodb://?region=…&endpoint=…&table=…`,
+// `etcd://[user:pass@]host:port[,host:port…][?prefix=…]`, `etcds://…` (TLS).
 #pragma once
 
 #include <memory>
@@ -32,8 +33,14 @@ StoreFactory url_store(std::string url);
 /// The URL schemes `open_store` accepts in this build, sorted.
 std::vector<std::string> supported_schemes();
 
-/// `url` with any password replaced by `***`, for messages and logs. Never throws; text
-/// that does not parse as a URL comes back with everything after `scheme://` hidden.
+/// `url` with every secret replaced by `***`, for messages and logs: the password of a URL's
+/// userinfo (`redis://user:***@host`, also of a URL inside another, such as a SOCI
+/// connection string in URI form), the value of any parameter whose name says secret
+/// (`password`, `pwd`, `pass…`, `…secret…`, `…token…`, `auth…`) as a URL query parameter
+/// (`?password=***`) or in a key=value connection string (libpq conninfo, SOCI, ODBC:
+/// `password=***`, `password = '***'`, `PWD={***}`), percent-encoded or not. Also takes a
+/// bare connection string. Where malformed text leaves a secret's end unclear, more is
+/// hidden. Cut to 8 KiB. Never throws. Thread safety: pure.
 std::string redact_url(std::string_view url);
 
 }  // namespace verrou

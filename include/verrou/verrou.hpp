@@ -19,6 +19,7 @@
 #include "verrou/drivers/memory.hpp"
 #include "verrou/duration.hpp"
 #include "verrou/errors.hpp"
+#include "verrou/keep_alive.hpp"
 #include "verrou/lock.hpp"
 #include "verrou/lock_factory.hpp"
 #include "verrou/logger.hpp"

@@ -9,6 +9,8 @@ Error::Error(std::string_view code, const std::string& message)
 LockNotOwnedError::LockNotOwnedError(const std::string& message)
     : Error("E_LOCK_NOT_OWNED", message) {}
 
+LockLostError::LockLostError(const std::string& message) : LockNotOwnedError(message) {}
+
 LockStorageError::LockStorageError(const std::string& message)
     : Error("E_LOCK_STORAGE_ERROR", message) {}
 

@@ -2,7 +2,6 @@
 #include "verrou/lock.hpp"
 
 #include <algorithm>
-#include <random>
 #include <thread>
 
 #include "detail/acquire_loop.hpp"
@@ -18,6 +17,25 @@ std::int64_t to_epoch_ms(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
+// What a keep-alive extends: this lock's key and owner in its store, moving the expiration
+// the lock object knows (shared with it) along.
+class LockLease final : public Lease {
+ public:
+  explicit LockLease(Lock lock) : lock_(std::move(lock)) {}
+  void extend_lease() override { lock_.extend(); }
+  [[nodiscard]] Duration lease_ttl() const override { return lock_.ttl().value_or(Duration(0)); }
+  [[nodiscard]] const void* store_identity() const noexcept override { return store_; }
+  [[nodiscard]] std::string_view kind() const noexcept override { return "lock"; }
+  [[nodiscard]] std::string_view key() const noexcept override { return lock_.key(); }
+  [[nodiscard]] std::shared_ptr<Logger> logger() const override { return logger_; }
+
+  const void* store_ = nullptr;
+  std::shared_ptr<Logger> logger_;
+
+ private:
+  Lock lock_;
+};
+
 }  // namespace
 
 Lock::Lock(std::string key, std::shared_ptr<LockStore> store,
@@ -27,12 +45,15 @@ Lock::Lock(std::string key, std::shared_ptr<LockStore> store,
     : key_(std::move(key)),
       owner_(owner.empty() ? detail::new_owner_token() : std::move(owner)),
       ttl_(ttl),
-      expiration_ms_(expiration_time.value_or(kNoExpiration)),
+      state_(std::make_shared<State>()),
       token_(fencing_token.value_or(0)),
       has_token_(fencing_token.has_value()),
       store_(std::move(store)),
       options_(std::move(options)) {
   if (!store_) throw InvalidArgumentError("a Lock needs a store; got a null store pointer");
+  state_->expiration_ms.store(expiration_time.value_or(kNoExpiration));
+  // A restored lock was serialized by its holder: held as long as that lease lasts.
+  state_->held.store(expiration_time.has_value());
   if (!options_) options_ = std::make_shared<const LockFactoryOptions>(LockFactoryOptions{});
   waitable_ = dynamic_cast<WaitableLockStore*>(store_.get());
   fencing_ = dynamic_cast<FencingLockStore*>(store_.get());
@@ -43,20 +64,26 @@ Lock::Lock(const Lock& other)
     : key_(other.key_),
       owner_(other.owner_),
       ttl_(other.ttl_),
-      expiration_ms_(other.expiration_ms_.load()),
+      state_(std::make_shared<State>()),
       token_(other.token_.load()),
       has_token_(other.has_token_.load()),
       store_(other.store_),
       waitable_(other.waitable_),
       fencing_(other.fencing_),
-      options_(other.options_) {}
+      options_(other.options_) {
+  state_->expiration_ms.store(other.state_->expiration_ms.load());
+  state_->held.store(other.state_->held.load());
+}
 
 Lock& Lock::operator=(const Lock& other) {
   if (this != &other) {
     key_ = other.key_;
     owner_ = other.owner_;
     ttl_ = other.ttl_;
-    expiration_ms_.store(other.expiration_ms_.load());
+    auto state = std::make_shared<State>();
+    state->expiration_ms.store(other.state_->expiration_ms.load());
+    state->held.store(other.state_->held.load());
+    state_ = std::move(state);
     token_.store(other.token_.load());
     has_token_.store(other.has_token_.load());
     store_ = other.store_;
@@ -67,11 +94,13 @@ Lock& Lock::operator=(const Lock& other) {
   return *this;
 }
 
+// A moved-from lock keeps sharing the state (it has no store left to act on, but its
+// accessors still answer).
 Lock::Lock(Lock&& other) noexcept
     : key_(std::move(other.key_)),
       owner_(std::move(other.owner_)),
       ttl_(other.ttl_),
-      expiration_ms_(other.expiration_ms_.load()),
+      state_(other.state_),
       token_(other.token_.load()),
       has_token_(other.has_token_.load()),
       store_(std::move(other.store_)),
@@ -84,7 +113,7 @@ Lock& Lock::operator=(Lock&& other) noexcept {
     key_ = std::move(other.key_);
     owner_ = std::move(other.owner_);
     ttl_ = other.ttl_;
-    expiration_ms_.store(other.expiration_ms_.load());
+    state_ = other.state_;
     token_.store(other.token_.load());
     has_token_.store(other.has_token_.load());
     store_ = std::move(other.store_);
@@ -106,7 +135,9 @@ std::optional<std::uint64_t> Lock::fencing_token() const {
 }
 
 void Lock::mark_acquired(const Acquired& acquired) {
-  expiration_ms_.store(ttl_ ? to_epoch_ms(acquired.written_at) + ttl_->count() : kNoExpiration);
+  state_->expiration_ms.store(ttl_ ? to_epoch_ms(acquired.written_at) + ttl_->count()
+                                   : kNoExpiration);
+  state_->held.store(true);
   set_token(acquired.fencing_token);
   const auto& logger = options_->logger;
   if (logger && logger->enabled(LogLevel::debug)) {
@@ -159,6 +190,7 @@ bool Lock::acquire_immediately() {
 
 void Lock::release() {
   store_->remove(key_, owner_);
+  state_->held.store(false);
   detail::local_release(store_.get(), detail::QueueKind::lock, key_);
   const auto& logger = options_->logger;
   if (logger && logger->enabled(LogLevel::debug)) {
@@ -182,6 +214,7 @@ void Lock::release_after_failure() noexcept {
 
 void Lock::force_release() {
   store_->force_remove(key_);
+  state_->held.store(false);
   detail::local_release(store_.get(), detail::QueueKind::lock, key_);
   const auto& logger = options_->logger;
   if (logger && logger->enabled(LogLevel::debug)) {
@@ -205,7 +238,7 @@ void Lock::extend(Duration duration) {
   validate_ttl(duration);
   const std::int64_t before = epoch_ms_now();
   store_->extend(key_, owner_, duration);
-  expiration_ms_.store(before + duration.count());
+  state_->expiration_ms.store(before + duration.count());
   const auto& logger = options_->logger;
   if (logger && logger->enabled(LogLevel::debug)) {
     logger->log(LogLevel::debug, "Lock extended",
@@ -216,18 +249,18 @@ void Lock::extend(Duration duration) {
 bool Lock::is_locked() { return store_->exists(key_); }
 
 bool Lock::is_expired() const {
-  const auto expiration = expiration_ms_.load();
+  const auto expiration = state_->expiration_ms.load();
   return expiration != kNoExpiration && expiration < epoch_ms_now();
 }
 
 std::optional<Duration> Lock::remaining_time() const {
-  const auto expiration = expiration_ms_.load();
+  const auto expiration = state_->expiration_ms.load();
   if (expiration == kNoExpiration) return std::nullopt;
   return Duration(std::max<std::int64_t>(0, expiration - epoch_ms_now()));
 }
 
 SerializedLock Lock::serialize() const {
-  const auto expiration = expiration_ms_.load();
+  const auto expiration = state_->expiration_ms.load();
   return SerializedLock{
       .key = key_,
       .owner = owner_,
@@ -236,6 +269,55 @@ SerializedLock Lock::serialize() const {
           expiration == kNoExpiration ? std::nullopt : std::optional<std::int64_t>(expiration),
       .fencing_token = fencing_token(),
   };
+}
+
+KeepAlive Lock::keep_alive() {
+  if (!ttl_) {
+    throw InvalidArgumentError("cannot keep alive the lock on \"" + key_ +
+                               "\": it has no TTL (it never expires, so it needs no extending)");
+  }
+  if (!state_->held.load()) {
+    throw InvalidArgumentError("cannot keep alive the lock on \"" + key_ +
+                               "\": this object does not hold it (never acquired, or released); "
+                               "acquire it first");
+  }
+  if (is_expired()) {
+    throw InvalidArgumentError("cannot keep alive the lock on \"" + key_ +
+                               "\": its lease ran out; acquire it again");
+  }
+  return start_keep_alive();
+}
+
+KeepAlive Lock::start_keep_alive() {
+  // The lease end this object knows, moved to the steady clock the keep-alive runs on.
+  const auto now = std::chrono::steady_clock::now();
+  const std::int64_t left_ms = state_->expiration_ms.load() - epoch_ms_now();
+  Lock shared(*this);
+  shared.state_ = state_;
+  auto lease = std::make_shared<LockLease>(std::move(shared));
+  lease->store_ = store_.get();
+  lease->logger_ = options_->logger;
+  return KeepAlive::start(std::move(lease), now + Duration(left_ms));
+}
+
+void Lock::release_lost() noexcept {
+  // The lease may still be ours in the store (the store failed, then came back): release it
+  // if so, quietly; it is not ours, or it expires with its TTL, otherwise.
+  try {
+    release();
+  } catch (const std::exception& e) {
+    const auto& logger = options_->logger;
+    if (logger && logger->enabled(LogLevel::debug)) {
+      logger->log(LogLevel::debug, "Release of a lost lock failed",
+                  {{"key", key_}, {"error", e.what()}});
+    }
+  } catch (...) {
+  }
+}
+
+void Lock::throw_lost(const KeepAlive& keep) {
+  throw LockLostError("the lock on \"" + key_ + "\" was lost while the callback ran (" +
+                      keep.lost_reason() + "); the work was not protected to its end");
 }
 
 void Lock::lock() {

@@ -44,6 +44,8 @@ constexpr std::array kKnownSchemes{
     KnownScheme{"redis+cluster", "redis", "libhiredis-dev and libssl-dev"},
     KnownScheme{"dynamodb", "dynamodb", "libcurl4-openssl-dev"},
     KnownScheme{"soci", "soci", "libsoci-dev"},
+    KnownScheme{"etcd", "etcd", "libcurl4-openssl-dev"},
+    KnownScheme{"etcds", "etcd", "libcurl4-openssl-dev"},
 };
 
 std::shared_ptr<LockStore> open_memory(const detail::Url& url) {

@@ -71,8 +71,13 @@ HostPort parse_host(std::string_view original, std::string_view text) {
     const auto* end = begin + port_text.size();
     const auto [ptr, ec] = std::from_chars(begin, end, value);
     if (port_text.empty() || ec != std::errc() || ptr != end || value == 0 || value > 65535) {
-      bad_url(original, "the port \"" + std::string(port_text.substr(0, 16)) +
-                            "\" is not a number from 1 to 65535");
+      // Quoted only when it is digits: in a malformed URL the "port" may be a password.
+      const bool digits =
+          !port_text.empty() && std::all_of(port_text.begin(), port_text.end(), is_digit);
+      bad_url(original, digits ? "the port \"" + std::string(port_text.substr(0, 16)) +
+                                     "\" is not a number from 1 to 65535"
+                               : std::string("a port is not a number from 1 to 65535 (a password "
+                                             "holding '/', '?' or '#' must be percent-encoded)"));
     }
     result.port = static_cast<std::uint16_t>(value);
   }
@@ -203,48 +208,6 @@ Url parse_url(std::string_view text) {
   }
   parse_query(text, query_text, url);
   return url;
-}
-
-std::string redact_url_text(std::string_view text) {
-  try {
-    std::string out(text.substr(0, kMaxUrlLength));
-    const auto scheme_end = out.find("://");
-    if (scheme_end != std::string::npos) {
-      const auto authority_begin = scheme_end + 3;
-      auto authority_end = out.find_first_of("/?", authority_begin);
-      if (authority_end == std::string::npos) authority_end = out.size();
-      const auto at = out.rfind('@', authority_end == 0 ? 0 : authority_end - 1);
-      if (at != std::string::npos && at >= authority_begin) {
-        const auto colon = out.find(':', authority_begin);
-        if (colon != std::string::npos && colon < at) {
-          out.replace(colon + 1, at - colon - 1, "***");
-        }
-      }
-    }
-    // Secrets passed as query parameters.
-    static constexpr std::string_view kSecretNames[] = {
-        "password", "pass", "secret", "secret_access_key", "session_token", "token",
-        "auth", "access_key_secret"};
-    std::size_t pos = out.find('?');
-    while (pos != std::string::npos && pos < out.size()) {
-      const auto begin = pos + 1;
-      auto end = out.find('&', begin);
-      if (end == std::string::npos) end = out.size();
-      const auto eq = out.find('=', begin);
-      if (eq != std::string::npos && eq < end) {
-        const auto name = lower(std::string_view(out).substr(begin, eq - begin));
-        if (std::find(std::begin(kSecretNames), std::end(kSecretNames), name) !=
-            std::end(kSecretNames)) {
-          out.replace(eq + 1, end - eq - 1, "***");
-          end = eq + 4;
-        }
-      }
-      pos = end < out.size() ? end : std::string::npos;
-    }
-    return out;
-  } catch (...) {
-    return "<url>";
-  }
 }
 
 bool parse_bool_param(std::string_view name, std::string_view value) {

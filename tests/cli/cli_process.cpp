@@ -109,7 +109,9 @@ Process::Process(const TempDir& scratch, const Spawn& spawn) {
   posix_spawnattr_init(&attr);
   sigset_t defaults;
   sigemptyset(&defaults);
-  for (const int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGPIPE}) sigaddset(&defaults, sig);
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGPIPE}) {
+    sigaddset(&defaults, sig);
+  }
   sigset_t none;
   sigemptyset(&none);
   posix_spawnattr_setsigdefault(&attr, &defaults);

@@ -195,6 +195,20 @@ TEST(BadInput, DynamodbOptionsAndTableNames) {
 }
 #endif
 
+#ifdef VERROU_HAS_ETCD
+TEST(BadInput, EtcdOptions) {
+  const std::string base = std::string("etcd://user:") + kSecretInUrl + "@127.0.0.1:2379";
+  expect_refused(base + "?bogus_option=1", "bogus_option");
+  expect_refused(base + "?prefx=a", "prefx");
+  expect_refused(base + "?ca_file=/x", "etcds://");
+  expect_refused(base + "?request_timeout=soon", "request_timeout");
+  expect_refused(base + "?operation_timeout=0ms", "operation_timeout");
+  expect_refused(base + "/path", "path");
+  expect_refused(std::string("etcds://user:") + kSecretInUrl + "@h?cert_file=/c.pem", "key_file");
+  expect_refused(std::string("etcd://user:") + kSecretInUrl + "@", "member");
+}
+#endif
+
 // --- Secrets -------------------------------------------------------------------------------
 
 // Opens `url` and tries one lock cycle with a trace-level logger; the attempt must fail with
@@ -249,6 +263,16 @@ TEST(Secrets, RedisPasswordStaysOutOfErrorsAndLogs) {
                               kSecretInUrl);
   expect_failure_keeps_secret(std::string("redis+cluster://user:") + kSecretInUrl +
                               "@127.0.0.1:1?connect_timeout=1s");
+}
+#endif
+
+#ifdef VERROU_HAS_ETCD
+TEST(Secrets, EtcdPasswordStaysOutOfErrorsAndLogs) {
+  expect_failure_keeps_secret(std::string("etcd://user:") + kSecretInUrl +
+                              "@127.0.0.1:1?operation_timeout=500ms");
+  // The shared member has no authentication: authenticating fails.
+  expect_failure_keeps_secret(std::string("etcd://user:") + kSecretInUrl +
+                              "@127.0.0.1:2379?operation_timeout=2s");
 }
 #endif
 

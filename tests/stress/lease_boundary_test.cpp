@@ -132,4 +132,10 @@ TEST(LeaseBoundary, DynamodbLocal) {
 }
 #endif
 
+#ifdef VERROU_HAS_ETCD
+TEST(LeaseBoundary, Etcd) {
+  check_lease_boundary(env_or("VERROU_ETCD_URL", "etcd://127.0.0.1:2379"));
+}
+#endif
+
 }  // namespace

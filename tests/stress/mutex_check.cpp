@@ -11,12 +11,16 @@
 //   verrou_mutex_check hog-sqlite --dir D [--seconds S]
 //
 // `run` forks N processes of M threads each; every thread loops on a handful of keys:
-// acquire, take a fencing number (a per-key counter file under flock), read-pause-write a
-// per-key counter file that only the lock protects, release (and now and then release
-// again, which must be refused). Each hold is appended to the process's log as
-// (key, owner, fence, acquire-call time, acquired-at, released-at, release-returned-at,
-// lease end, counter seen, release outcome, second-release outcome), all on CLOCK_REALTIME
-// so processes compare.
+// acquire, take a sequence number (a per-key counter file under flock), read-pause-write a
+// per-key counter file that only the lock protects, write the acquisition's fencing token to
+// a per-key fenced resource (which refuses a token lower than the highest it has seen, as a
+// real fenced resource does), release (and now and then release again, which must be
+// refused). Each hold is appended to the process's log as (key, owner, sequence number,
+// acquire-call time, acquired-at, released-at, release-returned-at, lease end, counter seen,
+// release outcome, second-release outcome, fencing token, fenced-write outcome and time,
+// stalled), all on CLOCK_REALTIME so processes compare. With --stall-every N, every Nth hold
+// of a thread on a store that gives tokens stalls past its TTL (as a paused process) before
+// its write, which then goes to the fenced resource only.
 // The parent then checks every log (the `check` verb does the same on an existing folder):
 //
 //  - no two holds of one key overlap while both leases were valid. Recorded intervals are
@@ -31,11 +35,19 @@
 //  - no failed operation or release took longer than --max-op, no acquire longer than its
 //    --acquire-timeout plus --max-op (nothing hangs);
 //  - once all holders are done, no key is left held unless a release failed (a ghost that
-//    then expires with its TTL).
+//    then expires with its TTL);
+//  - on stores that give fencing tokens: an acquisition that returned before another was asked
+//    for has a lower token, and no two acquisitions of a key share one (tokens strictly
+//    increase in the order the holds happened, across processes). The fenced resource never
+//    refuses a write made while its lease was valid (that would be an overlap seen through the
+//    tokens); writes it refuses from holders whose lease ran out (stalled ones) are counted
+//    apart, as stale holders caught by their token (--expect-refusals: at least one).
 //
 // `pause` checks that a holder frozen past its TTL (SIGSTOP … SIGCONT) finds release and
-// extend refused with LockNotOwnedError (also on a lock whose lease ran out untaken), and that
-// the new holder's lock survives.
+// extend refused with LockNotOwnedError (also on a lock whose lease ran out untaken), that its
+// keep-alive signals the loss at once when it runs again, that its late write is refused by
+// the fenced resource once the new holder (with a higher token) wrote, and that the new
+// holder's lock survives.
 //
 // `hog-sqlite` holds an exclusive transaction on D/stress.db for S seconds: the SQLite
 // store's writers then wait out their busy timeout and fail (the fault tests use it).
@@ -66,6 +78,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <set>
@@ -74,6 +87,7 @@
 #include <thread>
 #include <vector>
 
+#include "fenced_resource.hpp"
 #include "verrou/verrou.hpp"
 
 #ifdef VERROU_HAS_SQLITE
@@ -112,6 +126,8 @@ struct Options {
   Duration max_op{30000};
   long min_cycles = 1;
   Duration acquire_timeout{5000};
+  long stall_every = 0;  // every Nth hold of a thread stalls past its TTL (0: never)
+  bool expect_refusals = false;
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -119,7 +135,8 @@ struct Options {
             << "usage: verrou_mutex_check run --store URL [--store-env VAR] [--processes N]\n"
                "         [--threads M] [--keys K] [--seconds S] [--ttl D|forever] [--hold-us U]\n"
                "         [--dir D] [--allow-faults] [--expect-recovery] [--max-op D]\n"
-               "         [--min-cycles N] [--acquire-timeout D]\n"
+               "         [--min-cycles N] [--acquire-timeout D] [--stall-every N]\n"
+               "         [--expect-refusals]\n"
                "       verrou_mutex_check check --dir D [same checking options]\n"
                "       verrou_mutex_check pause --store URL [--ttl D]\n"
                "       verrou_mutex_check hog-sqlite --dir D [--seconds S]\n";
@@ -165,6 +182,10 @@ Options parse_options(int argc, char** argv) {
         o.min_cycles = std::stol(value());
       } else if (name == "--acquire-timeout") {
         o.acquire_timeout = verrou::parse_duration(value());
+      } else if (name == "--stall-every") {
+        o.stall_every = std::stol(value());
+      } else if (name == "--expect-refusals") {
+        o.expect_refusals = true;
       } else {
         usage("unknown option " + name);
       }
@@ -233,6 +254,10 @@ struct Hold {
   std::int64_t seen = 0;          // the protected counter as read while holding
   Outcome release = Outcome::kNone;
   Outcome second_release = Outcome::kNone;
+  std::int64_t token = -1;     // the acquisition's fencing token; -1 when the store gives none
+  char fenced = '-';           // the fenced write: 'a' accepted, 'r' refused, '-' none
+  std::int64_t written_at = 0; // just after the fenced write
+  int stalled = 0;             // 1: stalled past its TTL before writing
   std::string process;  // log file, for messages
 };
 
@@ -252,7 +277,7 @@ class Log {
     line << "hold " << h.key << ' ' << h.owner << ' ' << h.fence << ' ' << h.called_at << ' '
          << h.acquired_at << ' ' << h.released_at << ' ' << h.release_done << ' ' << h.lease_end
          << ' ' << h.seen << ' ' << outcome_name(h.release) << ' ' << outcome_name(h.second_release)
-         << '\n';
+         << ' ' << h.token << ' ' << h.fenced << ' ' << h.written_at << ' ' << h.stalled << '\n';
     add(line.str());
   }
   void op(const OpRecord& r) {
@@ -324,9 +349,12 @@ void worker_thread(const Options& o, const std::vector<std::string>& keys,
                    verrou::LockFactory& locks, Log& log, std::int64_t end_ns, unsigned seed) {
   std::vector<int> fence_fds;
   std::vector<int> counter_fds;
+  std::vector<std::unique_ptr<verrou::stress::FencedResource>> fenced;
   for (int k = 0; k < o.keys; ++k) {
     fence_fds.push_back(open_file(o.dir + "/fence." + std::to_string(k)));
     counter_fds.push_back(open_file(o.dir + "/counter." + std::to_string(k)));
+    fenced.push_back(std::make_unique<verrou::stress::FencedResource>(o.dir + "/fenced." +
+                                                                       std::to_string(k)));
   }
   std::mt19937 rng(seed);
   long cycle = 0;
@@ -369,10 +397,23 @@ void worker_thread(const Options& o, const std::vector<std::string>& keys,
                                h.acquired_at + std::chrono::nanoseconds(*left).count() - 1'000'000);
       }
     }
+    const auto token = lock.fencing_token();
+    if (token) h.token = static_cast<std::int64_t>(*token);
     h.fence = next_fence(fence_fds[static_cast<std::size_t>(k)]);
     h.seen = read_number(counter_fds[static_cast<std::size_t>(k)]);
     std::this_thread::sleep_for(std::chrono::microseconds(o.hold_us));
-    write_number(counter_fds[static_cast<std::size_t>(k)], h.seen + 1);
+    // A stalled holder (a paused process) writes past its lease, to the fenced resource
+    // only: without a token nothing could stop its write, so it stalls only with one.
+    h.stalled = token && o.ttl && o.stall_every > 0 && (cycle + 1) % o.stall_every == 0 ? 1 : 0;
+    if (h.stalled != 0) {
+      std::this_thread::sleep_for(*o.ttl + std::chrono::milliseconds(50));
+    } else {
+      write_number(counter_fds[static_cast<std::size_t>(k)], h.seen + 1);
+    }
+    if (token) {
+      h.fenced = fenced[static_cast<std::size_t>(k)]->write(*token) ? 'a' : 'r';
+      h.written_at = realtime_ns();
+    }
     h.released_at = realtime_ns();
     auto try_release = [&](const char* name) {
       const std::int64_t started = realtime_ns();
@@ -471,6 +512,9 @@ struct CheckResult {
   long timeouts = 0;
   long after_last_error = 0;  // holds acquired after the last storage error
   std::int64_t longest_failed_op = 0;
+  long tokens = 0;          // acquisitions with a fencing token, checked
+  long stale_refused = 0;   // fenced writes refused from holders whose lease had run out
+  long stale_accepted = 0;  // late writes accepted: nobody newer had written yet
   std::vector<std::string> violations;
 };
 
@@ -487,7 +531,9 @@ std::string describe(const Hold& h) {
   out << "[key " << h.key << " owner " << h.owner.substr(0, 8) << " fence " << h.fence
       << " acquired " << h.acquired_at << " released " << h.released_at << " lease end "
       << (h.lease_end == kNever ? std::string("never") : std::to_string(h.lease_end)) << " release "
-      << outcome_name(h.release) << " (" << h.process << ")]";
+      << outcome_name(h.release);
+  if (h.token >= 0) out << " token " << h.token << " write " << h.fenced;
+  out << " (" << h.process << ")]";
   return out.str();
 }
 
@@ -512,7 +558,8 @@ CheckResult check_logs(const Options& o, std::vector<std::string>& fatal) {
         std::string rel;
         std::string rel2;
         fields >> h.key >> h.owner >> h.fence >> h.called_at >> h.acquired_at >> h.released_at >>
-            h.release_done >> h.lease_end >> h.seen >> rel >> rel2;
+            h.release_done >> h.lease_end >> h.seen >> rel >> rel2 >> h.token >> h.fenced >>
+            h.written_at >> h.stalled;
         if (!fields) {
           violation("unreadable log line in " + name + ": " + line);
           continue;
@@ -601,15 +648,40 @@ CheckResult check_logs(const Options& o, std::vector<std::string>& fatal) {
         longest = &h;
       }
     }
+    // Fencing tokens: strictly increasing in the order acquisitions happened; the fenced
+    // resource refuses only holders whose lease had run out.
+    std::vector<verrou::stress::TokenedHold> tokened;
+    for (std::size_t i = 0; i < holds.size(); ++i) {
+      const Hold& h = holds[i];
+      if (h.token < 0) continue;
+      tokened.push_back({h.called_at, h.acquired_at, static_cast<std::uint64_t>(h.token), i});
+      if (h.fenced == 'r') {
+        if (h.written_at < h.lease_end) {
+          violation("FENCED WRITE REFUSED while the lease was valid (a newer token wrote during "
+                    "this hold: an overlap) " + describe(h));
+        } else {
+          ++r.stale_refused;
+        }
+      } else if (h.fenced == 'a' && h.written_at >= h.lease_end) {
+        ++r.stale_accepted;
+      }
+    }
+    r.tokens += static_cast<long>(tokened.size());
+    verrou::stress::check_token_order(tokened, [&](std::size_t earlier, std::size_t later) {
+      violation("TOKEN ORDER on key " + std::to_string(key) + ": an acquisition asked for after " +
+                "another returned got a token not above it " + describe(holds[earlier]) + " " +
+                describe(holds[later]));
+    });
     // The counter only the lock protects, in fence order: each holder saw what the one
-    // before wrote, unless that one overran its lease.
+    // before wrote, unless that one overran its lease (a stalled holder writes no counter).
     std::sort(holds.begin(), holds.end(),
               [](const Hold& a, const Hold& b) { return a.fence < b.fence; });
     for (std::size_t i = 1; i < holds.size(); ++i) {
       const Hold& a = holds[i - 1];
       const Hold& b = holds[i];
       if (a.fence == b.fence) violation("duplicate fence " + describe(a) + describe(b));
-      const bool clean = a.released_at < a.lease_end && b.released_at < b.lease_end;
+      const bool clean = a.released_at < a.lease_end && b.released_at < b.lease_end &&
+                         a.stalled == 0 && b.stalled == 0;
       if (clean && b.seen != a.seen + 1) {
         violation("LOST UPDATE on key " + std::to_string(key) + ": holder saw counter " +
                   std::to_string(b.seen) + " after the previous holder wrote " +
@@ -642,6 +714,10 @@ int report(const Options& o, CheckResult r, const std::vector<std::string>& fata
     r.violations.push_back("only " + std::to_string(r.cycles) + " lock cycles (at least " +
                            std::to_string(o.min_cycles) + " expected)");
   }
+  // Only a store that gives tokens can refuse a stale holder; on others the stalls are off.
+  if (o.expect_refusals && r.tokens > 0 && r.stale_refused == 0) {
+    r.violations.push_back("no stale write was refused by its fencing token (--expect-refusals)");
+  }
   if (o.expect_recovery) {
     if (r.storage_errors == 0) {
       r.violations.push_back("the fault was not seen: no operation failed with LockStorageError");
@@ -655,7 +731,10 @@ int report(const Options& o, CheckResult r, const std::vector<std::string>& fata
             << " threads, " << o.keys << " keys), " << r.expiries << " expiries, "
             << r.ghost_releases << " failed releases, " << r.storage_errors
             << " storage errors (longest " << ms(r.longest_failed_op) << "), " << r.timeouts
-            << " acquire timeouts, " << r.after_last_error << " cycles after the last error\n";
+            << " acquire timeouts, " << r.after_last_error << " cycles after the last error, "
+            << r.tokens << " fencing tokens in order, " << r.stale_refused
+            << " stale writes refused by token (" << r.stale_accepted
+            << " late writes accepted: none newer yet)\n";
   if (!r.violations.empty()) {
     for (const auto& v : r.violations) std::cout << "VIOLATION: " << v << "\n";
     std::cout << "mutex_check: FAILED (" << r.violations.size() << " problems)\n";
@@ -742,10 +821,32 @@ int pause_test(Options o) {
       auto lock = locks.create_lock(key, ttl);
       // A second lock whose lease also runs out while frozen, but that nobody takes.
       auto lone = locks.create_lock(key + ":untaken", ttl);
-      result = lock.acquire_immediately() && lone.acquire_immediately() ? "A" : "N";
+      // A third, kept alive: frozen past its TTL, it must be reported lost at once on waking.
+      auto kept = locks.create_lock(key + ":kept", ttl);
+      result = lock.acquire_immediately() && lone.acquire_immediately() &&
+                       kept.acquire_immediately()
+                   ? "A"
+                   : "N";
+      verrou::KeepAlive keep;
+      if (result == "A") keep = kept.keep_alive();
       if (::write(from_child[1], result.data(), 1) != 1) std::_Exit(3);
       char go = 0;
       if (::read(to_child[0], &go, 1) != 1) std::_Exit(3);
+      // Thawed: the keep-alive finds the lease gone before anything else runs.
+      const auto woke = std::chrono::steady_clock::now();
+      while (!keep.lost() && std::chrono::steady_clock::now() - woke < std::chrono::seconds(2)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      const char kept_result =
+          keep.lost() && std::chrono::steady_clock::now() - woke < std::chrono::milliseconds(500)
+              ? 'L'
+              : 'K';
+      // The late write: the new holder wrote with a higher token meanwhile.
+      char fenced_result = '-';
+      if (const auto token = lock.fencing_token()) {
+        verrou::stress::FencedResource resource(o.dir + "/fenced.paused");
+        fenced_result = resource.write(*token) ? 'S' : 'R';
+      }
       // Thawed: the lease is long gone and someone else holds the key.
       auto attempt = [&](auto&& op) -> char {
         try {
@@ -761,7 +862,9 @@ int pause_test(Options o) {
       };
       result = {attempt([&] { lock.extend(); }), attempt([&] { lock.release(); }),
                 attempt([&] { lock.extend(ttl); }), attempt([&] { lone.extend(); }),
-                attempt([&] { lone.release(); })};
+                attempt([&] { lone.release(); }), kept_result, fenced_result};
+      const auto token = lock.fencing_token();
+      result += ":" + (token ? std::to_string(*token) : std::string("-"));
     } catch (const std::exception& e) {
       result = std::string("F") + e.what();
     }
@@ -789,6 +892,11 @@ int pause_test(Options o) {
   const bool taken =
       taker.acquire({.retry = {.delay = Duration(50), .timeout = ttl * 4 + Duration(5000)}});
   if (!taken) fail("the lock of the frozen holder did not expire");
+  // The new holder writes to the fenced resource with its token.
+  if (taken && taker.fencing_token()) {
+    verrou::stress::FencedResource resource(o.dir + "/fenced.paused");
+    if (!resource.write(*taker.fencing_token())) fail("the new holder's write was refused");
+  }
   ::kill(pid, SIGCONT);
   const char go = 'G';
   if (::write(to_child[1], &go, 1) != 1) fail("cannot wake the holder");
@@ -799,12 +907,31 @@ int pause_test(Options o) {
   }
   int status = 0;
   ::waitpid(pid, &status, 0);
-  if (result != "RRRRR") {
+  // "RRRRR" + keep-alive + fenced write + ":" + the frozen holder's token.
+  const auto colon = result.find(':');
+  const std::string outcomes = result.substr(0, colon);
+  const std::string frozen_token = colon == std::string::npos ? "" : result.substr(colon + 1);
+  const bool tokens = taken && taker.fencing_token().has_value();
+  if (outcomes.substr(0, 5) != "RRRRR") {
     fail(
         "the thawed holder's extend/release/extend(d) on the taken lock, then extend/release "
         "on the expired untaken one gave '" +
-        result +
+        outcomes.substr(0, 5) +
         "' (R = LockNotOwnedError expected; S = succeeded, E = LockStorageError, F = failed)");
+  }
+  if (outcomes.size() < 7 || outcomes[5] != 'L') {
+    fail("the thawed holder's keep-alive did not report its lock lost within 500 ms (got '" +
+         result + "')");
+  }
+  if (tokens) {
+    if (outcomes.size() < 7 || outcomes[6] != 'R') {
+      fail("the fenced resource accepted the thawed holder's late write (got '" + result + "')");
+    }
+    if (frozen_token == "-" || frozen_token.empty() ||
+        std::stoull(frozen_token) >= *taker.fencing_token()) {
+      fail("the new holder's token " + std::to_string(*taker.fencing_token()) +
+           " is not above the frozen holder's " + frozen_token);
+    }
   }
   if (taken) {
     try {
@@ -819,7 +946,9 @@ int pause_test(Options o) {
   fs::remove_all(o.dir);
   std::cout << "pause " << verrou::redact_url(o.store) << ": holder frozen for "
             << ttl.count() + 600 << " ms with a " << ttl.count()
-            << " ms lease; release/extend refused; new holder intact: "
+            << " ms lease; release/extend refused, keep-alive reported the loss"
+            << (tokens ? ", late write refused by its token" : ", store gives no tokens")
+            << "; new holder intact: "
             << (failures == 0 ? "passed" : "FAILED") << "\n";
   return failures == 0 ? kExitOk : kExitViolation;
 }

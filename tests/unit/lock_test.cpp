@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
+#include "detail/jitter.hpp"
 #include "fake_store.hpp"
 #include "verrou/errors.hpp"
 #include "verrou/lock_factory.hpp"
@@ -45,8 +47,28 @@ TEST(Lock, DelayIsHonouredBetweenAttempts) {
   const auto start = SteadyClock::now();
   EXPECT_FALSE(factory.create_lock("k").acquire({.retry = {.attempts = 3, .delay = 100ms}}));
   const auto elapsed = SteadyClock::now() - start;
-  EXPECT_GE(elapsed, 150ms);  // two pauses of at least 75 ms
+  EXPECT_GE(elapsed, 200ms);  // two pauses of at least the delay: jitter only lengthens them
   EXPECT_LT(elapsed, 5s);
+}
+
+TEST(Lock, JitterNeverShortensThePause) {
+  auto store = std::make_shared<FakeStore>();
+  store->save_result = false;
+  LockFactory factory(store);
+  const auto start = SteadyClock::now();
+  EXPECT_FALSE(factory.create_lock("k").acquire({.retry = {.attempts = 5, .delay = 10ms}}));
+  EXPECT_GE(SteadyClock::now() - start, 40ms);  // four pauses of 10 ms or more
+  // Each pause is drawn from 100–125 % of the delay, and they differ.
+  std::set<Duration::rep> seen;
+  for (int i = 0; i < 2000; ++i) {
+    const auto pause = detail::jittered_delay(100ms);
+    ASSERT_GE(pause, 100ms);
+    ASSERT_LE(pause, 125ms);
+    seen.insert(pause.count());
+  }
+  EXPECT_GT(seen.size(), 10U);
+  EXPECT_EQ(detail::jittered_delay(Duration::max()), Duration::max());
+  EXPECT_EQ(detail::jittered_delay(0ms), 0ms);
 }
 
 TEST(Lock, TimeoutIsHonouredAndEndsWithALastTry) {

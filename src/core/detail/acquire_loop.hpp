@@ -8,9 +8,9 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
-#include <random>
 #include <string>
 
+#include "detail/jitter.hpp"
 #include "detail/local_queue.hpp"
 #include "verrou/lock.hpp"
 #include "verrou/store.hpp"
@@ -23,15 +23,6 @@ using SteadyClock = std::chrono::steady_clock;
 inline SteadyClock::time_point saturating_add(SteadyClock::time_point t, Duration d) {
   if (d >= kMaxTtl) return SteadyClock::time_point::max();
   return t + d;
-}
-
-// A pause of 75–100 % of `delay`, so pollers that started together drift apart instead of
-// hitting the store in step.
-inline Duration jittered(Duration delay) {
-  if (delay.count() < 4) return delay;
-  thread_local std::minstd_rand engine(std::random_device{}());
-  std::uniform_int_distribution<std::int64_t> spread(delay.count() * 3 / 4, delay.count());
-  return Duration(spread(engine));
 }
 
 // `options` field by field over the factory's `defaults`, checked.
@@ -86,8 +77,9 @@ std::optional<Acquired> acquire_loop(const RetryOptions& retry, const AcquireTar
     if (last) return std::nullopt;
     if (SteadyClock::now() >= deadline) return std::nullopt;
     if (!target.can_wait) {
-      ticket.wait_release(releases_seen,
-                          std::min(saturating_add(SteadyClock::now(), jittered(delay)), deadline));
+      // Jitter only lengthens the pause (100–125 % of the delay), as RetryOptions says.
+      const auto pause_end = saturating_add(SteadyClock::now(), jittered_delay(delay));
+      ticket.wait_release(releases_seen, std::min(pause_end, deadline));
     }
   }
 }

@@ -45,7 +45,7 @@ Url parse_url(std::string_view text);
 // Decodes %XX escapes; throws InvalidArgumentError for a bad escape. `what` names the part.
 std::string percent_decode(std::string_view text, std::string_view what);
 
-// `text` with the password of its authority replaced by "***"; see verrou::redact_url.
+// `text` with every secret replaced by "***" (src/core/redact.cpp); see verrou::redact_url.
 std::string redact_url_text(std::string_view text);
 
 // Reads a boolean URL option: 1/0, true/false, yes/no, on/off.

@@ -213,6 +213,21 @@ std::string semaphore_table_name(std::string_view table) {
 
 std::string notification_channel(std::string_view table) { return "verrou_" + hex16(fnv1a(table)); }
 
+std::int32_t postgres_waiter_lock_class(std::string_view table) {
+  // FNV-1a (32 bits) of a name that says whose lock it is, so the class differs from the small
+  // numbers applications tend to pick for their own advisory locks.
+  std::uint32_t h = 2166136261U;
+  for (char c : std::string_view("verrou waiters:")) {
+    h = (h ^ static_cast<unsigned char>(c)) * 16777619U;
+  }
+  for (char c : table) h = (h ^ static_cast<unsigned char>(c)) * 16777619U;
+  return static_cast<std::int32_t>(h);
+}
+
+std::string postgres_waiter_lock_args(std::int32_t lock_class, std::string_view key_sql) {
+  return std::to_string(lock_class) + ", hashtext(" + std::string(key_sql) + ")";
+}
+
 Statements build(Dialect d, std::string_view table, const BuildOptions& options) {
   Statements s;
   s.dialect = d;
@@ -302,13 +317,19 @@ Statements build(Dialect d, std::string_view table, const BuildOptions& options)
     s.remove_owned = w.take(std::move(text));
   }
   if (d == Dialect::postgresql) {
-    // Releases are announced from the same statement, so a waiter of any adapter (which LISTENs on
-    // this channel) wakes when any adapter releases. The count says whether a row went.
+    // Releases are announced from the same statement, so a waiter of any adapter (which
+    // LISTENs on this channel) wakes when any adapter releases; but only when someone waits:
+    // waiters hold a shared advisory lock on the key, and a release that can take it
+    // exclusively (for the rest of its transaction) has nobody to wake. The count says whether
+    // a row went.
     s.channel = notification_channel(table);
+    s.waiter_lock_class = postgres_waiter_lock_class(table);
     auto notify = [&](Statement& st) {
       st.text = "WITH d AS (" + st.text + " RETURNING " + K +
-                ") SELECT count(*) FROM (SELECT pg_notify(" + quote_literal(s.channel) + ", " + K +
-                ") AS n FROM d) AS notified";
+                ") SELECT count(*) FROM (SELECT CASE WHEN pg_try_advisory_xact_lock(" +
+                postgres_waiter_lock_args(s.waiter_lock_class, K) +
+                ") THEN NULL ELSE pg_notify(" + quote_literal(s.channel) + ", " + K +
+                ") END AS n FROM d) AS notified";
     };
     notify(s.remove);
     notify(s.remove_owned);

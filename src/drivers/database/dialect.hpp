@@ -67,9 +67,11 @@ struct Statements {
   std::string table;          ///< quoted
   std::string fencing_table;  ///< quoted name of the table of fencing counters
   std::string now;            ///< the server's clock in epoch milliseconds, rounded down
-  /// PostgreSQL: the channel releases are announced on (`notification_channel`); empty for the
-  /// other dialects.
+  /// PostgreSQL: the channel releases are announced on (`notification_channel`), and the class
+  /// of the advisory locks waiters announce themselves with (`postgres_waiter_lock_class`);
+  /// empty and 0 for the other dialects.
   std::string channel;
+  std::int32_t waiter_lock_class = 0;
 
   /// Inserts the row: 1 row when inserted. When the key already has a row: 0 rows (SQLite,
   /// PostgreSQL, SQL Server), or a duplicate-key error (MySQL: plain INSERT, so a value the column
@@ -173,6 +175,17 @@ std::string semaphore_table_name(std::string_view table);
 /// FNV-1a hash of its name. Every adapter (native or SOCI) announces on and listens to this one
 /// name, so any of them wakes the waiters of any other. Thread safety: pure.
 std::string notification_channel(std::string_view table);
+
+/// PostgreSQL: the first half of the two-integer advisory lock key on which waiters of `table`
+/// announce themselves (a shared lock per waited key, `(class, hashtext(key))`); a release
+/// notifies only when it cannot take that lock exclusively, i.e. when someone waits. Advisory
+/// locks taken with two int4 keys never collide with those taken with one bigint key. Thread
+/// safety: pure.
+std::int32_t postgres_waiter_lock_class(std::string_view table);
+
+/// PostgreSQL: the arguments of the advisory lock functions for the key in `key_sql` (an SQL
+/// expression of type text or varchar): `<class>, hashtext(<key_sql>)`. Thread safety: pure.
+std::string postgres_waiter_lock_args(std::int32_t lock_class, std::string_view key_sql);
 
 /// A MySQL or MariaDB version string (`SELECT VERSION()`, `mysql_get_server_info`), read.
 struct MysqlVersion {

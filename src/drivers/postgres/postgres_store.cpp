@@ -2,15 +2,12 @@
 #include "verrou/drivers/postgres.hpp"
 
 #include <libpq-fe.h>
-#include <poll.h>
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -18,10 +15,13 @@
 
 #include "detail/driver_registry.hpp"
 #include "detail/url.hpp"
-#include "detail/text.hpp"
 #include "drivers/database/dialect.hpp"
 #include "drivers/database/options.hpp"
 #include "drivers/database/pool.hpp"
+#include "drivers/postgres/connection.hpp"
+#include "drivers/postgres/conninfo.hpp"
+#include "drivers/postgres/listener.hpp"
+#include "drivers/postgres/waiters.hpp"
 #include "verrou/errors.hpp"
 #include "verrou/open_store.hpp"
 
@@ -29,6 +29,8 @@ namespace verrou {
 namespace {
 
 using steady = std::chrono::steady_clock;
+using detail::pg::Reply;
+using detail::pg::Result;
 
 // The statements, from the SQL dialect layer (drivers/database/dialect.hpp), prepared once per
 // connection under these names.
@@ -41,11 +43,14 @@ constexpr std::array<const char*, kCount> kStmtNames = {
     "verrou_extend", "verrou_get",       "verrou_now",    "verrou_acquire_fenced",
     "verrou_delete_permit", "verrou_extend_permit", "verrou_count_permits", "verrou_permit_held"};
 
+// SQLSTATE duplicate_prepared_statement: the name is taken on this session already.
+constexpr std::string_view kDuplicatePrepared = "42P05";
+
 struct Connection {
   PGconn* pg = nullptr;
   bool owned = true;
+  bool terminated = false;  // the server said it ends the session (watch_for_termination)
   std::array<bool, kCount> prepared{};
-  bool listening = false;
 
   Connection() = default;
   Connection(const Connection&) = delete;
@@ -54,15 +59,6 @@ struct Connection {
     if (owned && pg != nullptr) PQfinish(pg);
   }
 };
-
-struct ResultDeleter {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
-using Result = std::unique_ptr<PGresult, ResultDeleter>;
-
-void ignore_notice(void*, const char*) {}
-
-std::string trim(std::string s) { return detail::trim_end(std::move(s)); }
 
 std::uint64_t to_count(const char* text) {
   std::uint64_t n = 0;
@@ -76,16 +72,18 @@ std::uint64_t to_count(const char* text) {
 
 struct PostgresAdapter::Impl {
   PostgresStoreOptions options;
+  detail::pg::ConnectSettings settings;
   std::string server;   // host:port
   detail::sql::Statements statements;
   // The same statements with `?` placeholders, for the semaphore admission, which goes as one
   // simple-query text with its values inlined (several statements in one round trip).
   detail::sql::Statements inlined;
   std::string channel;  // notification channel
+  std::int32_t waiter_class = 0;
   std::array<std::string, kCount> sql;
   std::unique_ptr<detail::ConnectionPool<Connection>> pool;
-  std::mutex listeners_mutex;
-  std::vector<std::unique_ptr<Connection>> listeners;  // idle, already LISTENing
+
+  [[nodiscard]] bool borrowed() const { return options.connection != nullptr; }
 
   [[noreturn]] void fail(std::string_view operation, const std::string& cause) const {
     throw LockStorageError("PostgreSQL " + server + ": " + std::string(operation) +
@@ -94,113 +92,74 @@ struct PostgresAdapter::Impl {
 
   std::unique_ptr<Connection> connect() const {
     auto conn = std::make_unique<Connection>();
-    if (options.connection != nullptr) {
+    if (borrowed()) {
       conn->pg = options.connection;
       conn->owned = false;
       if (PQstatus(conn->pg) != CONNECTION_OK) PQreset(conn->pg);
-      if (PQstatus(conn->pg) != CONNECTION_OK) {
-        fail("reconnect", trim(PQerrorMessage(conn->pg)));
+      if (PQstatus(conn->pg) != CONNECTION_OK) fail("reconnect", detail::pg::error_of(conn->pg));
+      // A statement cancelled after its query_timeout may still be finishing: its reply must
+      // be read before the connection takes another statement.
+      if (PQisBusy(conn->pg) != 0 || PQtransactionStatus(conn->pg) == PQTRANS_ACTIVE) {
+        if (!detail::pg::drain(conn->pg, steady::now() + options.query_timeout)) {
+          fail("use the application's connection",
+               "a statement cancelled after its query_timeout has not ended yet");
+        }
       }
       return conn;
     }
-    const std::string timeout =
-        std::to_string(std::max<std::int64_t>(1, (options.connect_timeout.count() + 999) / 1000));
-    // Keywords are applied in order, so a connect_timeout inside conninfo wins over ours.
-    const std::array<const char*, 4> keys = {"connect_timeout", "fallback_application_name",
-                                             "dbname", nullptr};
-    const std::array<const char*, 4> values = {timeout.c_str(), "verrou",
-                                               options.conninfo.c_str(), nullptr};
-    conn->pg = PQconnectdbParams(keys.data(), values.data(), 1);
+    conn->pg = settings.connect();
     if (conn->pg == nullptr) fail("connect", "out of memory");
-    if (PQstatus(conn->pg) != CONNECTION_OK) fail("connect", trim(PQerrorMessage(conn->pg)));
-    // "relation already exists, skipping" and the like are not for the application's stderr.
-    PQsetNoticeProcessor(conn->pg, &ignore_notice, nullptr);
-    if (PQsetnonblocking(conn->pg, 1) != 0) fail("connect", trim(PQerrorMessage(conn->pg)));
+    if (PQstatus(conn->pg) != CONNECTION_OK) fail("connect", detail::pg::error_of(conn->pg));
+    detail::pg::watch_for_termination(conn->pg, &conn->terminated);
+    if (PQsetnonblocking(conn->pg, 1) != 0) fail("connect", detail::pg::error_of(conn->pg));
     return conn;
   }
 
-  // An idle connection is still good unless the server closed it (it then becomes readable:
-  // a final error message, then end of file). Anything else it sent (notifications, notices)
-  // is read and dropped.
   static bool healthy(Connection& c) {
-    if (PQstatus(c.pg) != CONNECTION_OK) return false;
-    pollfd p{PQsocket(c.pg), POLLIN, 0};
-    if (p.fd < 0) return false;
-    if (poll(&p, 1, 0) > 0) {
-      if ((p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) return false;
-      if (PQconsumeInput(c.pg) == 0 || PQstatus(c.pg) != CONNECTION_OK) return false;
-      while (PGnotify* n = PQnotifies(c.pg)) PQfreemem(n);
-    }
-    return true;
+    return detail::pg::idle_connection_is_good(c.pg, c.terminated);
   }
 
-  // Waits until the socket is ready for `events`, or the deadline. False on timeout.
-  bool wait_socket(PGconn* pg, short events, steady::time_point deadline) const {
-    for (;;) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now()).count();
-      if (left <= 0) return false;
-      pollfd p{PQsocket(pg), events, 0};
-      const int r = poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left, 60'000)));
-      if (r > 0) return true;
-      if (r < 0 && errno != EINTR) return true;  // let libpq report the socket's error
+  // Sends with `send` (a PQsend* call) and reads the reply under query_timeout. A statement
+  // the server refused is returned (`failed`); a failed connection is dropped (discarded
+  // from the pool) and throws LockStorageError. A statement without reply in time throws
+  // too: an owned connection is then dropped; the application's connection is kept in step
+  // instead, by cancelling the statement and reading its reply — and a statement that
+  // completed after all is reported as it completed.
+  template <class Send>
+  Reply exchange(detail::ConnectionPool<Connection>::Lease& lease, std::string_view operation,
+                 Send&& send) const {
+    PGconn* pg = lease->pg;
+    Reply r = detail::pg::run_statement(pg, steady::now() + options.query_timeout,
+                                        std::forward<Send>(send));
+    if (r.status == Reply::Status::ok || r.status == Reply::Status::failed) return r;
+    if (r.status == Reply::Status::timed_out) {
+      r.error = "no reply within query_timeout (" + std::to_string(options.query_timeout.count()) +
+                " ms)";
+      if (borrowed()) {
+        Reply late = detail::pg::cancel_statement(pg, steady::now() + options.query_timeout);
+        if (late.status == Reply::Status::ok) return late;
+        if (late.status == Reply::Status::failed) {
+          fail(operation, r.error + "; cancelled (" + late.error + ")");
+        }
+        // Still running, or broken: the next use drains or resets it.
+      }
     }
+    lease.discard();
+    fail(operation, r.error);
   }
 
-  // Sends with `send` (a PQsend* call) and collects the reply under query_timeout. A
-  // connection that failed or timed out is dropped (discarded from the pool) before throwing.
   template <class Send>
   Result round_trip(detail::ConnectionPool<Connection>::Lease& lease, std::string_view operation,
                     Send&& send) const {
-    PGconn* pg = lease->pg;
-    const auto deadline = steady::now() + options.query_timeout;
-    auto broken = [&](const std::string& cause) {
-      lease.discard();
-      fail(operation, cause);
-    };
-    if (send(pg) == 0) broken(trim(PQerrorMessage(pg)));
-    for (;;) {
-      const int f = PQflush(pg);
-      if (f == 0) break;
-      if (f < 0) broken(trim(PQerrorMessage(pg)));
-      if (!wait_socket(pg, POLLOUT | POLLIN, deadline)) broken("no reply within query_timeout");
-      if (PQconsumeInput(pg) == 0) broken(trim(PQerrorMessage(pg)));
-    }
-    Result last;
-    for (;;) {
-      while (PQisBusy(pg) != 0) {
-        if (!wait_socket(pg, POLLIN, deadline)) {
-          broken("no reply within query_timeout (" + std::to_string(options.query_timeout.count()) +
-                 " ms)");
-        }
-        if (PQconsumeInput(pg) == 0) broken(trim(PQerrorMessage(pg)));
-      }
-      Result r(PQgetResult(pg));
-      if (!r) break;
-      last = std::move(r);
-    }
-    if (PQstatus(pg) != CONNECTION_OK) broken(trim(PQerrorMessage(pg)));
-    if (!last) fail(operation, "no result");
-    const auto status = PQresultStatus(last.get());
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-      const char* state = PQresultErrorField(last.get(), PG_DIAG_SQLSTATE);
-      std::string cause = trim(PQresultErrorMessage(last.get()));
-      if (state != nullptr) cause += " (SQLSTATE " + std::string(state) + ")";
-      if (PQstatus(pg) != CONNECTION_OK) broken(cause);
-      fail(operation, cause);
-    }
-    return last;
+    Reply r = exchange(lease, operation, std::forward<Send>(send));
+    if (r.status != Reply::Status::ok) fail(operation, r.error);
+    return std::move(r.result);
   }
 
   // Runs prepared statement `s` with text parameters (nullptr: SQL NULL).
   Result run(Stmt s, std::string_view operation, std::initializer_list<const char*> params) {
     auto lease = pool->acquire();
-    if (!lease->prepared[s]) {
-      round_trip(lease, "prepare statement", [&](PGconn* pg) {
-        return PQsendPrepare(pg, kStmtNames[s], sql[s].c_str(), 0, nullptr);
-      });
-      lease->prepared[s] = true;
-    }
+    if (!lease->prepared[s]) prepare(lease, s);
     std::vector<const char*> values(params);
     return round_trip(lease, operation, [&](PGconn* pg) {
       return PQsendQueryPrepared(pg, kStmtNames[s], static_cast<int>(values.size()),
@@ -208,47 +167,25 @@ struct PostgresAdapter::Impl {
     });
   }
 
-  std::unique_ptr<Connection> take_listener() {
-    {
-      std::lock_guard lock(listeners_mutex);
-      while (!listeners.empty()) {
-        auto c = std::move(listeners.back());
-        listeners.pop_back();
-        if (healthy(*c)) return c;
-      }
+  void prepare(detail::ConnectionPool<Connection>::Lease& lease, Stmt s) {
+    auto send = [&](PGconn* pg) {
+      return PQsendPrepare(pg, kStmtNames[s], sql[s].c_str(), 0, nullptr);
+    };
+    Reply r = exchange(lease, "prepare statement", send);
+    if (r.status == Reply::Status::failed && r.sqlstate == kDuplicatePrepared) {
+      // The session has it from before (the application's connection, lent again after a
+      // failure): replace it, as it may have been prepared for another table.
+      const std::string deallocate = std::string("DEALLOCATE ") + kStmtNames[s];
+      round_trip(lease, "prepare statement",
+                 [&](PGconn* pg) { return PQsendQuery(pg, deallocate.c_str()); });
+      r = exchange(lease, "prepare statement", send);
     }
-    auto c = connect();
-    const std::string listen = "LISTEN " + quote_sql_identifier(channel);
-    PGconn* pg = c->pg;
-    if (PQsendQuery(pg, listen.c_str()) == 0) fail("listen", trim(PQerrorMessage(pg)));
-    const auto deadline = steady::now() + options.query_timeout;
-    while (PQflush(pg) == 1) {
-      if (!wait_socket(pg, POLLOUT | POLLIN, deadline)) fail("listen", "no reply in time");
-      PQconsumeInput(pg);
-    }
-    bool ok = true;
-    std::string cause;
-    for (;;) {
-      while (PQisBusy(pg) != 0) {
-        if (!wait_socket(pg, POLLIN, deadline)) fail("listen", "no reply in time");
-        if (PQconsumeInput(pg) == 0) fail("listen", trim(PQerrorMessage(pg)));
-      }
-      Result r(PQgetResult(pg));
-      if (!r) break;
-      if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
-        ok = false;
-        cause = trim(PQresultErrorMessage(r.get()));
-      }
-    }
-    if (!ok) fail("listen", cause);
-    c->listening = true;
-    return c;
+    if (r.status != Reply::Status::ok) fail("prepare statement", r.error);
+    lease->prepared[s] = true;
   }
 
-  void give_back_listener(std::unique_ptr<Connection> c) {
-    std::lock_guard lock(listeners_mutex);
-    if (listeners.size() < options.pool_size) listeners.push_back(std::move(c));
-  }
+  // After a failed transaction: leaves none open on the connection (postgres_store.cpp).
+  void end_transaction(detail::ConnectionPool<Connection>::Lease& lease) const;
 };
 
 PostgresAdapter::PostgresAdapter(PostgresStoreOptions options) : impl_(std::make_unique<Impl>()) {
@@ -269,25 +206,10 @@ PostgresAdapter::PostgresAdapter(PostgresStoreOptions options) : impl_(std::make
     const char* port = PQport(options.connection);
     impl_->server = std::string(host != nullptr ? host : "?") + ":" + (port != nullptr ? port : "?");
   } else {
-    char* err = nullptr;
-    PQconninfoOption* parsed = PQconninfoParse(options.conninfo.c_str(), &err);
-    if (parsed == nullptr) {
-      std::string why = err != nullptr ? trim(err) : "out of memory";
-      if (err != nullptr) PQfreemem(err);
-      throw InvalidArgumentError("invalid PostgreSQL connection string (" +
-                                 redact_url(options.conninfo) + "): " + why);
-    }
-    std::string host = "localhost";
-    std::string port = "5432";
-    for (auto* o = parsed; o->keyword != nullptr; ++o) {
-      if (o->val == nullptr || *o->val == '\0') continue;
-      if (std::string_view(o->keyword) == "host" || std::string_view(o->keyword) == "hostaddr") {
-        host = o->val;
-      }
-      if (std::string_view(o->keyword) == "port") port = o->val;
-    }
-    PQconninfoFree(parsed);
-    impl_->server = host + ":" + port;
+    // Never quotes the conninfo nor libpq's reading of it unredacted: both may hold the
+    // password.
+    impl_->server = detail::pg::server_of(options.conninfo);
+    impl_->settings = detail::pg::ConnectSettings(options.conninfo, options.connect_timeout);
   }
   const bool borrowed = options.connection != nullptr;
   const std::size_t size = borrowed ? 1 : options.pool_size;
@@ -306,8 +228,12 @@ void PostgresAdapter::set_table_name(const std::string& table) {
   auto& i = *impl_;
   i.statements = detail::sql::build(detail::sql::Dialect::postgresql, table,
                                     {.placeholders = detail::sql::Placeholders::dollar});
+  i.inlined = detail::sql::build(detail::sql::Dialect::postgresql, table,
+                                 {.placeholders = detail::sql::Placeholders::question});
   const auto& st = i.statements;
   i.channel = st.channel;
+  // A release notifies only when a waiter may be waiting (drivers/postgres/waiters.hpp).
+  i.waiter_class = st.waiter_lock_class;
   i.sql[kInsert] = st.insert.text;
   i.sql[kTakeOver] = st.take_over.text;
   i.sql[kDelete] = st.remove.text;
@@ -320,13 +246,12 @@ void PostgresAdapter::set_table_name(const std::string& table) {
   i.sql[kExtendPermit] = st.extend_permit.text;
   i.sql[kCountPermits] = st.count_permits.text;
   i.sql[kPermitHeld] = st.permit_held.text;
-  i.inlined = detail::sql::build(detail::sql::Dialect::postgresql, table,
-                                 {.placeholders = detail::sql::Placeholders::question});
 }
 
 void PostgresAdapter::create_table_if_not_exists() {
-  // One transaction, under the dialect's advisory lock: concurrent creators take turns, and
-  // the later ones find the tables.
+  // One transaction, under the dialect's advisory lock (CREATE TABLE IF NOT EXISTS alone races:
+  // two sessions can both see no table and one fails on the catalog's unique index): creators
+  // take turns, and the later ones find the tables.
   const auto& st = impl_->statements;
   std::string sql = "BEGIN; " + st.create_lock;
   for (const auto& create : st.create_tables) sql += "; " + create;
@@ -336,12 +261,24 @@ void PostgresAdapter::create_table_if_not_exists() {
     impl_->round_trip(lease, "create lock table",
                       [&](PGconn* pg) { return PQsendQuery(pg, sql.c_str()); });
   } catch (...) {
-    // Leave no transaction open on a connection that goes back to the pool.
-    if (lease->pg != nullptr && PQstatus(lease->pg) == CONNECTION_OK &&
-        PQtransactionStatus(lease->pg) != PQTRANS_IDLE) {
-      lease.discard();
-    }
+    impl_->end_transaction(lease);
     throw;
+  }
+}
+
+void PostgresAdapter::Impl::end_transaction(
+    detail::ConnectionPool<Connection>::Lease& lease) const {
+  // Leave no transaction open on a connection that goes back to the pool; the application's
+  // connection, which stays the application's, is rolled back instead.
+  const Connection* c = lease.operator->();  // null once dropped
+  if (c != nullptr && PQstatus(c->pg) == CONNECTION_OK &&
+      PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+    const bool rolled_back =
+        borrowed() && PQtransactionStatus(c->pg) != PQTRANS_ACTIVE &&
+        detail::pg::run_statement(c->pg, steady::now() + options.query_timeout,
+                                  [](PGconn* pg) { return PQsendQuery(pg, "ROLLBACK"); })
+                .status == Reply::Status::ok;
+    if (!rolled_back) lease.discard();
   }
 }
 
@@ -398,11 +335,6 @@ std::optional<std::uint64_t> PostgresAdapter::acquire_fenced_lock(const std::str
   return to_count(PQgetvalue(r.get(), 0, 0));
 }
 
-std::int64_t PostgresAdapter::database_now() {
-  auto r = impl_->run(kNowQ, "read clock", {});
-  return std::stoll(PQgetvalue(r.get(), 0, 0));
-}
-
 bool PostgresAdapter::gives_semaphores() const noexcept { return true; }
 
 bool PostgresAdapter::insert_permit(const std::string& key, const std::string& holder,
@@ -414,7 +346,7 @@ bool PostgresAdapter::insert_permit(const std::string& key, const std::string& h
   auto lease = i.pool->acquire();
   auto literal = [&](const std::string& text) {
     char* quoted = PQescapeLiteral(lease->pg, text.data(), text.size());
-    if (quoted == nullptr) i.fail("acquire permit", trim(PQerrorMessage(lease->pg)));
+    if (quoted == nullptr) i.fail("acquire permit", detail::pg::error_of(lease->pg));
     std::string out = quoted;
     PQfreemem(quoted);
     return out;
@@ -441,11 +373,7 @@ bool PostgresAdapter::insert_permit(const std::string& key, const std::string& h
     i.round_trip(lease, "acquire permit", [&](PGconn* pg) { return PQsendQuery(pg, "COMMIT"); });
     return admitted;
   } catch (...) {
-    // Leave no transaction open on a connection that goes back to the pool.
-    if (lease->pg != nullptr && PQstatus(lease->pg) == CONNECTION_OK &&
-        PQtransactionStatus(lease->pg) != PQTRANS_IDLE) {
-      lease.discard();
-    }
+    i.end_transaction(lease);
     throw;
   }
 }
@@ -473,8 +401,14 @@ std::uint32_t PostgresAdapter::count_permits(const std::string& key) {
   return static_cast<std::uint32_t>(to_count(PQgetvalue(r.get(), 0, 0)));
 }
 
+std::int64_t PostgresAdapter::database_now() {
+  auto r = impl_->run(kNowQ, "read clock", {});
+  return std::stoll(PQgetvalue(r.get(), 0, 0));
+}
+
 const std::string& PostgresAdapter::channel() const { return impl_->channel; }
 const std::string& PostgresAdapter::server() const { return impl_->server; }
+std::int32_t PostgresAdapter::waiter_lock_class() const { return impl_->waiter_class; }
 
 PostgresStore::PostgresStore(PostgresStoreOptions options)
     : PostgresStore(std::make_shared<PostgresAdapter>(options), options) {}
@@ -486,7 +420,31 @@ PostgresStore::PostgresStore(std::shared_ptr<PostgresAdapter> adapter,
                                          .auto_create_table = options.auto_create_table,
                                          .fencing_tokens = options.fencing_tokens}),
       postgres_(std::move(adapter)),
-      clock_(options.clock ? options.clock : [] { return std::chrono::system_clock::now(); }) {}
+      clock_(options.clock ? options.clock : [] { return std::chrono::system_clock::now(); }) {
+  const auto& impl = *postgres_->impl_;
+  // The application's connection is never listened on: it serves one statement at a time,
+  // and its waiters poll.
+  if (!impl.borrowed()) {
+    listener_ = std::make_unique<detail::pg::Listener>(detail::pg::ListenerOptions{
+        .connect = impl.settings.with_keepalives(),
+        .query_timeout = impl.options.query_timeout,
+        .channel = impl.channel,
+        .lock_class = impl.waiter_class,
+    });
+  }
+}
+
+PostgresStore::~PostgresStore() = default;
+
+void PostgresStore::remove(const std::string& key, const std::string& owner) {
+  DatabaseStore::remove(key, owner);
+  if (listener_) listener_->released(key);
+}
+
+void PostgresStore::force_remove(const std::string& key) {
+  DatabaseStore::force_remove(key);
+  if (listener_) listener_->released(key);
+}
 
 std::optional<Acquired> PostgresStore::save_waiting(
     const std::string& key, const std::string& owner, std::optional<Duration> ttl,
@@ -504,55 +462,33 @@ std::optional<Acquired> PostgresStore::save_waiting(
     }
     return std::nullopt;
   };
-  // A free lock needs no listener: most acquires end here, without tying up a listening
-  // connection (with many threads, that would open a connection per acquire).
+  // A free lock needs no announcement: most acquires end here, at the cost of one statement.
   if (auto acquired = take()) return acquired;
   if (steady::now() >= until) return std::nullopt;
   auto& impl = *postgres_->impl_;
-  // Listen before trying again: a release between a failed try and the wait is then not missed.
-  std::unique_ptr<Connection> listener = impl.take_listener();
-  auto give_back = [&] {
-    if (listener) impl.give_back_listener(std::move(listener));
-  };
-  try {
-    while (PostgresAdapter::Impl::healthy(*listener)) {
-      if (auto acquired = take()) {
-        give_back();
-        return acquired;
-      }
-      // Wake at the latest when the holder's lease runs out (by the server's clock).
-      auto wake = until;
-      Result r = impl.run(kGet, "read lock", {key.c_str()});
-      if (PQntuples(r.get()) == 0) {
-        wake = steady::now();  // released meanwhile: try again at once
-      } else if (PQgetisnull(r.get(), 0, 3) == 0) {
-        const std::int64_t left = std::stoll(PQgetvalue(r.get(), 0, 3));
-        wake = std::min(wake, steady::now() + std::chrono::milliseconds(
-                                                  std::max<std::int64_t>(1, left + 1)));
-      }
-      // Notifications are lost only with the listening connection, and its loss wakes the
-      // poll below (end of file); still, look again now and then rather than trust it blindly.
-      wake = std::min(wake, steady::now() + std::chrono::seconds(10));
-      bool woken = false;
-      PGconn* pg = listener->pg;
-      while (!woken && steady::now() < wake) {
-        if (!impl.wait_socket(pg, POLLIN, wake)) break;
-        if (PQconsumeInput(pg) == 0) impl.fail("wait for release", trim(PQerrorMessage(pg)));
-        while (PGnotify* n = PQnotifies(pg)) {
-          if (key == n->extra) woken = true;
-          PQfreemem(n);
-        }
-      }
-      if (steady::now() >= until && !woken) {
-        give_back();
-        return std::nullopt;
-      }
+  // Announce this waiter before trying again: a release from then on notifies it, and one
+  // that committed before is seen by the next try (drivers/postgres/waiters.hpp).
+  std::optional<detail::pg::Listener::Watch> watch;
+  if (listener_) watch.emplace(listener_->watch(key, until));
+  for (;;) {
+    const std::uint64_t seen = watch ? watch->wakeups() : 0;
+    if (auto acquired = take()) return acquired;
+    // Wake at the latest when the holder's lease runs out (by the server's clock).
+    auto wake = until;
+    Result r = impl.run(kGet, "read lock", {key.c_str()});
+    if (PQntuples(r.get()) == 0) continue;  // released meanwhile: try again at once
+    if (PQgetisnull(r.get(), 0, 3) == 0) {
+      const std::int64_t left = std::stoll(PQgetvalue(r.get(), 0, 3));
+      wake = std::min(wake, steady::now() + std::chrono::milliseconds(
+                                                std::max<std::int64_t>(1, left + 1)));
     }
-    listener.reset();  // the server closed it: a later call opens another
-    return std::nullopt;
-  } catch (...) {
-    listener.reset();
-    throw;
+    // A release announced by notification ends the wait early. Without an announcement (the
+    // application's connection, or a listener that cannot reach the server), this polls at
+    // the retry delay; with one, look again now and then rather than trust it blindly.
+    if (watch) wake = std::min(wake, steady::now() + std::chrono::seconds(10));
+    const bool woken = watch ? watch->wait(seen, wake) : false;
+    if (!watch) std::this_thread::sleep_until(wake);
+    if (!woken && steady::now() >= until) return std::nullopt;
   }
 }
 

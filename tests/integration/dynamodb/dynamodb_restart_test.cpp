@@ -70,7 +70,7 @@ class PrivateDynamoDbLocal {
     return {.table = "verrou_restart",
             .endpoint = "http://127.0.0.1:" + std::to_string(port_),
             .credentials = test_credentials(),
-            .retry_deadline = 1s};
+            .retry_deadline = 15s};  // a just-started JVM answers slowly on a busy machine
   }
   [[nodiscard]] std::string log() const { return (dir_ / "script.log").string(); }
 

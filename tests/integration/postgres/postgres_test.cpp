@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -110,22 +111,12 @@ TEST(Postgres, AClientWithAFastClockCannotStealALiveLock) {
   pgtest::query("DROP TABLE " + table);
 }
 
-TEST(Postgres, ReleaseNotifiesOnTheTablesChannel) {
-  REQUIRE_PG();
-  const auto table = pgtest::unique_table("notify");
-  auto store = store_on(table);
-  auto& pg = dynamic_cast<verrou::PostgresStore&>(*store).postgres();
-  PGconn* listener = PQconnectdb(pgtest::url().c_str());
-  ASSERT_EQ(PQstatus(listener), CONNECTION_OK);
-  PQclear(PQexec(listener, ("LISTEN \"" + pg.channel() + "\"").c_str()));
-  ASSERT_TRUE(store->save("a", "me", 10s));
-  store->remove("a", "me");
-  ASSERT_TRUE(store->save("b", "me", 10s));
-  store->force_remove("b");
-  store->force_remove("never-held");  // deletes nothing: no notification
+// Notifications received on `listener` within `wait`, payloads in order.
+std::vector<std::string> notifications(PGconn* listener, std::size_t expected,
+                                       std::chrono::milliseconds wait) {
   std::vector<std::string> got;
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (got.size() < 2 && std::chrono::steady_clock::now() < deadline) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  while (got.size() < expected && std::chrono::steady_clock::now() < deadline) {
     PQconsumeInput(listener);
     while (PGnotify* n = PQnotifies(listener)) {
       got.emplace_back(n->extra);
@@ -133,7 +124,43 @@ TEST(Postgres, ReleaseNotifiesOnTheTablesChannel) {
     }
     std::this_thread::sleep_for(10ms);
   }
-  EXPECT_EQ(got, (std::vector<std::string>{"a", "b"}));
+  return got;
+}
+
+// NOTIFY costs the server much of its throughput (every notifying commit takes one global
+// lock), so a release sends one only while a waiter has announced itself: here a session
+// holding the shared advisory lock a waiter of that key holds.
+TEST(Postgres, ReleaseNotifiesTheTablesChannelOnlyWhenSomeoneWaits) {
+  REQUIRE_PG();
+  const auto table = pgtest::unique_table("notify");
+  auto store = store_on(table);
+  auto& pg = dynamic_cast<verrou::PostgresStore&>(*store).postgres();
+  PGconn* listener = PQconnectdb(pgtest::url().c_str());
+  ASSERT_EQ(PQstatus(listener), CONNECTION_OK);
+  PQclear(PQexec(listener, ("LISTEN \"" + pg.channel() + "\"").c_str()));
+  // Nobody waits: releases and force releases send nothing.
+  ASSERT_TRUE(store->save("a", "me", 10s));
+  store->remove("a", "me");
+  ASSERT_TRUE(store->save("b", "me", 10s));
+  store->force_remove("b");
+  EXPECT_EQ(notifications(listener, 1, 500ms), std::vector<std::string>{});
+
+  PGconn* waiter = PQconnectdb(pgtest::url().c_str());
+  ASSERT_EQ(PQstatus(waiter), CONNECTION_OK);
+  const std::string cls = std::to_string(pg.waiter_lock_class());
+  for (const char* key : {"a", "b"}) {
+    PQclear(PQexec(waiter, ("SELECT pg_advisory_lock_shared(" + cls + ", hashtext('" + key +
+                            "'))").c_str()));
+  }
+  ASSERT_TRUE(store->save("a", "me", 10s));
+  store->remove("a", "me");
+  ASSERT_TRUE(store->save("b", "me", 10s));
+  store->force_remove("b");
+  store->force_remove("never-held");  // deletes nothing: no notification
+  ASSERT_TRUE(store->save("c", "me", 10s));
+  store->remove("c", "me");  // nobody waits for c
+  EXPECT_EQ(notifications(listener, 3, 2s), (std::vector<std::string>{"a", "b"}));
+  PQfinish(waiter);
   PQfinish(listener);
   pgtest::query("DROP TABLE " + table);
 }
@@ -250,6 +277,81 @@ TEST(Postgres, BadPasswordIsAStorageErrorNamingServerNotPassword) {
     EXPECT_NE(what.find("connect"), std::string::npos) << what;
     EXPECT_EQ(what.find("wrong-secret-42"), std::string::npos) << what;
   }
+}
+
+// libpq quotes pieces of a connection string it cannot parse (a value missing its '=', a
+// whole URI) in its message; none of them, nor the string itself, may show the password.
+TEST(Postgres, AConnectionStringThatDoesNotParseNeverShowsItsPassword) {
+  const std::vector<std::string> bad = {
+      "host=127.0.0.1 password=s3cret-pw-77 port",
+      "host=127.0.0.1 password=s3cret pw-77 dbname=x",
+      "host=127.0.0.1 password='s3cret-pw-77",
+      "host=127.0.0.1 password = 's3cret \\' pw-77' nonsense",
+      "password=s3cret-pw-77 sslpassword=pw-77-ssl host=h bogus_option=1",
+      "host=h pasword=s3cret-pw-77",
+      "host=h password=s3cret pw-77=x",
+      "postgresql://me:s3cret-pw-77@[::1/db",
+      "postgres://me:s3cret/pw-77@h:5432/db?%zz",
+      "postgresql://me@h/db?password=s3cret-pw-77&x=%zz",
+      "postgresql://me@h/db?password=s3cret&pw-77=1&bad",
+  };
+  for (const auto& conninfo : bad) {
+    try {
+      verrou::PostgresAdapter adapter({.conninfo = conninfo});
+      ADD_FAILURE() << "expected InvalidArgumentError for a malformed connection string";
+    } catch (const verrou::InvalidArgumentError& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(what.find("s3cret"), std::string::npos) << what;
+      EXPECT_EQ(what.find("pw-77"), std::string::npos) << what;
+      EXPECT_NE(what.find("invalid PostgreSQL connection string"), std::string::npos) << what;
+    }
+  }
+  // What is not secret stays, so the message still helps.
+  try {
+    verrou::PostgresAdapter adapter({.conninfo = "host=db.example password=x bogus_option 1"});
+    ADD_FAILURE() << "expected InvalidArgumentError";
+  } catch (const verrou::InvalidArgumentError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("host=db.example"), std::string::npos) << what;
+    EXPECT_NE(what.find("password=***"), std::string::npos) << what;
+  }
+  try {
+    verrou::PostgresAdapter adapter({.conninfo = "host=db.example bogus_option=1"});
+    ADD_FAILURE() << "expected InvalidArgumentError";
+  } catch (const verrou::InvalidArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("\"bogus_option\""), std::string::npos) << e.what();
+  }
+}
+
+// The same, for 20 000 malformed strings built from the pieces that trip parsers (quotes,
+// backslashes, '@', '?', '&', percent signs, keywords, both URI schemes) around a password in
+// each form it can take.
+TEST(Postgres, NoMalformedConnectionStringShowsItsPassword) {
+  const std::vector<std::string> pieces = {
+      "password", "=", "'", "\\", " ", "postgres://", "postgresql://", "@", ":", "/", "?",
+      "&", "%zz", "host", "x", "[", "]", "\"", "sslpassword", "dbname", "\t", "s3cret"};
+  std::minstd_rand random(42);
+  int refused = 0;
+  for (int i = 0; i < 20'000; ++i) {
+    std::string conninfo;
+    for (auto n = random() % 12; n > 0; --n) conninfo += pieces[random() % pieces.size()];
+    const std::string secret = "SECRET" + std::to_string(i) + "x";
+    switch (random() % 5) {
+      case 0: conninfo += " password=" + secret; break;
+      case 1: conninfo += " password='" + secret + " more'"; break;
+      case 2: conninfo = "postgresql://u:" + secret + "@" + conninfo; break;
+      case 3: conninfo = "postgres://h/db?password=" + secret + conninfo; break;
+      default: conninfo += "password = " + secret + conninfo; break;
+    }
+    try {
+      verrou::PostgresAdapter adapter({.conninfo = conninfo});
+    } catch (const verrou::InvalidArgumentError& e) {
+      ++refused;
+      ASSERT_EQ(std::string(e.what()).find(secret), std::string::npos)
+          << "[" << conninfo << "] -> " << e.what();
+    }
+  }
+  EXPECT_GT(refused, 10'000);  // most of them do not parse
 }
 
 TEST(Postgres, NoServerIsAStorageErrorWithinTheConnectTimeout) {
