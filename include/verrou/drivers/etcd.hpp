@@ -104,8 +104,8 @@ struct EtcdStoreOptions {
   Duration operation_timeout{10000};
   /// Who judges expiry: `EtcdExpiry::lease` (the default: etcd's leases, safe whatever the
   /// clocks say) or `EtcdExpiry::clock` (each reader's clock; sub-second TTLs). Every process
-  /// sharing a prefix should use the same mode: a clock-mode process may delete, and take, a
-  /// lock that a lease-mode holder still holds past its own expiration time.
+  /// sharing a prefix should use the same mode: a clock-mode process judges every lock it
+  /// reads by its own clock, lease-mode holders' locks included.
   EtcdExpiry expiry = EtcdExpiry::lease;
   /// The wall clock the store reads to write and judge expiry times; empty: the system clock.
   /// For tests that simulate a machine whose clock is wrong.
