@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# A private three-member etcd cluster loses members while the mutual-exclusion checker and an
-# availability probe run on it:
-#   1. the leader is killed (SIGKILL) and, 4 s later, restarted on its data;
+# A private three-member etcd cluster (the store in its default expiry mode, lease: etcd's
+# leases judge expiry) loses members while the mutual-exclusion checker and an availability
+# probe run on it:
+#   1. the leader is killed (SIGKILL) and, 4 s later, restarted on its data; just before, a
+#      holder took a lock of 3 s and vanished: across the leader change, nobody may take it
+#      before its holder's expiration time (a new leader lengthens leases, never shortens
+#      them), and it must be free again once etcd ends its lease;
 #   2. a follower is killed and restarted likewise;
 #   3. a follower is frozen (SIGSTOP) for 4 s, as a partitioned member that accepts
 #      connections and answers nothing, then resumed.
@@ -95,11 +99,20 @@ checker_pid=$!
 "$probe" "$url" "$seconds" >"$work/probe.out" 2>"$work/probe.err" &
 probe_pid=$!
 
-fail() { log "$*"; keep=1; kill "$checker_pid" "$probe_pid" 2>/dev/null || true; exit 1; }
+boundary_pid=""
+fail() {
+  log "$*"; keep=1
+  kill "$checker_pid" "$probe_pid" ${boundary_pid:+"$boundary_pid"} 2>/dev/null || true
+  exit 1
+}
 
 sleep 3
+"$probe" "$url" boundary 3000 >"$work/boundary.out" 2>"$work/boundary.err" &
+boundary_pid=$!
+for _ in $(seq 1 100); do grep -q '^held' "$work/boundary.out" && break; sleep 0.1; done
+grep -q '^held' "$work/boundary.out" || fail "the boundary probe took no lock"
 l="$(leader)"; [[ -n "$l" ]] || fail "no leader found"
-log "killing the leader ${names[$l]}"
+log "a vanished holder's 3 s lock is on a lease of the leader; killing the leader ${names[$l]}"
 kill -9 "${pids[$l]}"; pids[$l]=""
 sleep 4
 start_member "$l"; wait_healthy "$l" || fail "the old leader did not come back"
@@ -121,6 +134,13 @@ sleep 4
 kill -CONT "${pids[$f]}"
 log "${names[$f]} resumed"
 
+boundary_status=0
+wait "$boundary_pid" || boundary_status=$?
+cat "$work/boundary.out"
+if [[ $boundary_status -ne 0 ]]; then
+  tail -5 "$work/boundary.err"
+  fail "the vanished holder's lock was taken before its expiration time, or never freed"
+fi
 status=0
 wait "$checker_pid" || status=$?
 log "checker exit status $status"
