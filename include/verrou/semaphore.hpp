@@ -128,8 +128,9 @@ class Semaphore {
   /// Whether the expiration time this object knows has passed. Does not ask the store.
   [[nodiscard]] bool is_expired() const;
 
-  /// Time left until the expiration time this object knows; `nullopt` without TTL or
-  /// before an acquisition. Does not ask the store.
+  /// Time left until the expiration time this object knows (moved along by `extend` and by
+  /// the keep-alives this object started); `nullopt` without TTL or before an acquisition.
+  /// Does not ask the store.
   [[nodiscard]] std::optional<Duration> remaining_time() const;
 
   /// The key.
