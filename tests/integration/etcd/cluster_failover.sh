@@ -18,12 +18,15 @@
 # longest pause between two acquisitions must stay within the time the cluster needs to elect
 # a leader (the randomised election timeout, 1-2 s here, plus one request timeout).
 #
-#   tests/integration/etcd/cluster_failover.sh <verrou_mutex_check> <verrou_etcd_probe>
+#   tests/integration/etcd/cluster_failover.sh <verrou_mutex_check> <verrou_etcd_probe> [checker options…]
+#
+# Checker options go to its `run` (e.g. `--limit 2`: semaphores).
 #
 # Ports: three client/peer pairs in 20500-20999, skipping ports in use.
 set -euo pipefail
 checker="$1"
 probe="$2"
+checker_options=("${@:3}")
 export PATH="$PATH:/usr/sbin"
 log() { printf '[%s] etcd-cluster: %s\n' "$(date +%T.%3N)" "$*"; }
 skip_or_fail() {
@@ -94,7 +97,8 @@ log "cluster up on client ports ${client[*]}"
 url="etcd://127.0.0.1:${client[0]},127.0.0.1:${client[1]},127.0.0.1:${client[2]}?request_timeout=500ms&operation_timeout=6s&connect_timeout=300ms"
 seconds=30
 "$checker" run --store "$url" --processes 3 --threads 2 --keys 3 --seconds "$seconds" \
-  --ttl 5s --acquire-timeout 4s --max-op 8s --allow-faults --min-cycles 100 --dir "$work/check" &
+  --ttl 5s --acquire-timeout 4s --max-op 8s --allow-faults --min-cycles 100 --dir "$work/check" \
+  "${checker_options[@]}" &
 checker_pid=$!
 "$probe" "$url" "$seconds" >"$work/probe.out" 2>"$work/probe.err" &
 probe_pid=$!
