@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// The memory store: uncontended cycle, parallel cycles on distinct keys, hand-off latency.
+// The memory store: uncontended cycle, parallel cycles on distinct keys, hand-off latency;
+// semaphores of 8 permits, one holder and 32.
 #include <benchmark/benchmark.h>
 
 #include <atomic>
+#include <optional>
 #include <thread>
 
 #include "verrou/verrou.hpp"
@@ -93,6 +95,23 @@ void BM_MemoryHandOff(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_MemoryHandOff)->Iterations(2000)->UseRealTime();
+
+// Semaphores: one holder's acquire + release, and 32 threads sharing one semaphore of 8
+// permits (items = permits taken); each thread is its own holder.
+void BM_MemorySemaphoreCycle(benchmark::State& state) {
+  static std::shared_ptr<verrou::MemoryStore> store;
+  if (state.thread_index() == 0) store = std::make_shared<verrou::MemoryStore>();
+  std::optional<verrou::Semaphore> permit;
+  for (auto _ : state) {
+    if (!permit) {
+      permit.emplace(verrou::LockFactory(store).create_semaphore("bench:semaphore", 8, 30s));
+    }
+    if (!permit->acquire()) state.SkipWithError("no permit");
+    permit->release();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_MemorySemaphoreCycle)->Threads(1)->Threads(32)->UseRealTime();
 
 }  // namespace
 

@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <utility>
 
 #include "detail/jitter.hpp"
@@ -68,6 +69,77 @@ class WaitingLine {
 
 }  // namespace
 
+bool Holding::acquire(const AcquireOptions& options) {
+  return std::visit([&](auto* held) { return held->acquire(options); }, held_);
+}
+
+bool Holding::acquire_immediately() {
+  return std::visit([](auto* held) { return held->acquire_immediately(); }, held_);
+}
+
+void Holding::release() {
+  std::visit([](auto* held) { held->release(); }, held_);
+}
+
+KeepAlive Holding::keep_alive() {
+  return std::visit([](auto* held) { return held->keep_alive(); }, held_);
+}
+
+std::optional<Duration> Holding::ttl() const {
+  return std::visit([](auto* held) { return held->ttl(); }, held_);
+}
+
+const std::string& Holding::key() const {
+  return std::visit([](auto* held) -> const std::string& { return held->key(); }, held_);
+}
+
+bool Holding::store_can_wait(LockStore& store) const {
+  if (lock() != nullptr) return dynamic_cast<WaitableLockStore*>(&store) != nullptr;
+  return dynamic_cast<WaitableSemaphoreStore*>(&store) != nullptr;
+}
+
+std::string Holding::what() const {
+  return (lock() != nullptr ? "lock " : "permit of semaphore ") + in_quotes(key());
+}
+
+Lock* Holding::lock() const {
+  auto* const* held = std::get_if<Lock*>(&held_);
+  return held != nullptr ? *held : nullptr;
+}
+
+std::uint32_t parse_limit_option(std::string_view text) {
+  const auto is_digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
+  const bool digits =
+      !text.empty() && text.size() <= 12 && std::all_of(text.begin(), text.end(), is_digit);
+  if (!digits) {
+    throw CliError(kExitUsage, "invalid --limit \"" + std::string(text) +
+                                   "\": give the number of permits, a whole number from 1 to "
+                                   "2147483648");
+  }
+  const std::uint64_t limit = std::stoull(std::string(text));
+  try {
+    validate_semaphore_limit(limit);
+  } catch (const InvalidArgumentError& e) {
+    throw CliError(kExitUsage, std::string("--limit: ") + e.what());
+  }
+  return static_cast<std::uint32_t>(limit);
+}
+
+Semaphore create_semaphore_for(LockFactory& factory, const SelectedStore& store,
+                               const std::string& key, std::uint32_t limit,
+                               std::optional<Duration> ttl) {
+  if (dynamic_cast<SemaphoreStore*>(store.store.get()) == nullptr) {
+    throw CliError(kExitUsage, "--limit: the store " + store.shown + " (" + store.origin +
+                                   ") has no semaphores: its driver does not implement them; "
+                                   "use a store that does (docs/semaphores.md lists them)");
+  }
+  try {
+    return factory.create_semaphore(key, limit, ttl);
+  } catch (const InvalidArgumentError& e) {
+    throw CliError(kExitUsage, std::string("invalid --key: ") + e.what());
+  }
+}
+
 void add_wait_options(CLI::App& app, WaitArgs& args) {
   auto* timeout = app.add_option("-t,--timeout", args.timeout,
                                  "Give up waiting for the lock after this long (e.g. 30s); "
@@ -106,11 +178,12 @@ WaitOptions parse_wait_args(const WaitArgs& args) {
   return options;
 }
 
-Acquisition acquire_lock(Lock& lock, const SelectedStore& store, const WaitOptions& options,
+Acquisition acquire_lock(Holding held, const SelectedStore& store, const WaitOptions& options,
                          SignalWatcher& signals, Verbosity verbosity) {
   const bool live = verrou::cli::Verbosity::normal == verbosity && ::isatty(STDERR_FILENO) == 1;
-  WaitingLine line(live, "waiting for lock " + in_quotes(lock.key()) + " on " + store.shown);
-  auto* waitable = dynamic_cast<WaitableLockStore*>(store.store.get());
+  WaitingLine line(live, std::string("waiting for ") + (held.lock() != nullptr ? "" : "a ") +
+                             held.what() + " on " + store.shown);
+  const bool can_wait = held.store_can_wait(*store.store);
 
   const auto start = Clock::now();
   const auto deadline = options.timeout ? start + *options.timeout : Clock::time_point::max();
@@ -124,8 +197,8 @@ Acquisition acquire_lock(Lock& lock, const SelectedStore& store, const WaitOptio
     ++result.attempts;
     const auto tried_at = Clock::now();
     bool got = false;
-    if (options.no_wait || tried_at >= deadline || waitable == nullptr) {
-      got = lock.acquire_immediately();
+    if (options.no_wait || tried_at >= deadline || !can_wait) {
+      got = held.acquire_immediately();
     } else {
       // A store that can wait is woken by the release itself: wait in slices no longer than
       // the delay (and a second, when tries are not counted) so signals are still honoured.
@@ -134,13 +207,13 @@ Acquisition acquire_lock(Lock& lock, const SelectedStore& store, const WaitOptio
       slice = std::max(slice, Duration(1));
       // Two tries within the slice: one that waits for a release until the slice ends, and a
       // last plain one should that wait end early (Lock::acquire never waits on its last).
-      got = lock.acquire({.retry = {.attempts = 2, .delay = slice, .timeout = slice}});
+      got = held.acquire({.retry = {.attempts = 2, .delay = slice, .timeout = slice}});
     }
     if (got) {
       // A stop signal that came while the lock was being taken: honour it, nothing ran.
       if (auto sig = signals.wait_for_termination(0ms)) {
         try {
-          lock.release();
+          held.release();
         } catch (const Error&) {
           // The lease runs out on its own.
         }
@@ -172,8 +245,8 @@ Acquisition acquire_lock(Lock& lock, const SelectedStore& store, const WaitOptio
   }
 }
 
-std::string not_acquired_message(const Lock& lock, const WaitOptions& options,
-                                  const Acquisition& result) {
+std::string not_acquired_message(const Holding& held, const WaitOptions& options,
+                                 const Acquisition& result) {
   std::string why;
   if (options.no_wait) {
     why = "(--no-wait)";
@@ -183,7 +256,11 @@ std::string not_acquired_message(const Lock& lock, const WaitOptions& options,
   } else if (options.timeout) {
     why = "after waiting " + format_duration(*options.timeout) + " (--timeout)";
   }
-  return "lock " + in_quotes(lock.key()) + " is held by someone else; gave up " + why;
+  if (held.lock() == nullptr) {
+    return "semaphore " + in_quotes(held.key()) + " has no free permit (all held by others); " +
+           "gave up " + why;
+  }
+  return "lock " + in_quotes(held.key()) + " is held by someone else; gave up " + why;
 }
 
 }  // namespace verrou::cli

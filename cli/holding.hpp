@@ -1,21 +1,59 @@
 // SPDX-License-Identifier: Apache-2.0
-// Taking a lock from the command line, with a live waiting line and signals honoured.
+// Taking a lock or a semaphore permit from the command line, with a live waiting line and
+// signals honoured.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <variant>
 
 #include "common.hpp"
 #include "process.hpp"
+#include "verrou/keep_alive.hpp"
 #include "verrou/lock.hpp"
+#include "verrou/lock_factory.hpp"
+#include "verrou/semaphore.hpp"
 
 namespace CLI {
 class App;
 }
 
 namespace verrou::cli {
+
+/// What a verb takes and holds: a lock, or a permit of a semaphore (`--limit`). Refers to
+/// the object, which must outlive it.
+class Holding {
+ public:
+  explicit Holding(Lock& lock) : held_(&lock) {}
+  explicit Holding(Semaphore& permit) : held_(&permit) {}
+
+  bool acquire(const AcquireOptions& options);
+  bool acquire_immediately();
+  void release();
+  [[nodiscard]] KeepAlive keep_alive();
+  [[nodiscard]] std::optional<Duration> ttl() const;
+  [[nodiscard]] const std::string& key() const;
+  /// Whether `store` wakes waiters for this kind of lease.
+  [[nodiscard]] bool store_can_wait(LockStore& store) const;
+  /// For messages: `lock "K"`, or `permit of semaphore "K"`.
+  [[nodiscard]] std::string what() const;
+  /// The lock; null for a semaphore permit.
+  [[nodiscard]] Lock* lock() const;
+
+ private:
+  std::variant<Lock*, Semaphore*> held_;
+};
+
+/// Parses `--limit`: a whole number from 1 to 2^31. CliError(kExitUsage) says what is valid.
+std::uint32_t parse_limit_option(std::string_view text);
+
+/// A new permit holder of the semaphore `key`. CliError(kExitUsage) for a bad key, and for a
+/// store without semaphores (naming it, and saying where to find the stores that have them).
+Semaphore create_semaphore_for(LockFactory& factory, const SelectedStore& store,
+                               const std::string& key, std::uint32_t limit,
+                               std::optional<Duration> ttl);
 
 /// The waiting options as typed: --timeout, --no-wait, --attempts, --delay,
 /// --conflict-exit-code.
@@ -48,14 +86,14 @@ struct Acquisition {
   std::uint64_t attempts = 0;
 };
 
-/// Takes `lock` under `options`, drawing the waiting line on a terminal and giving up when a
-/// stop signal arrives (a lock taken at that moment is released again). Store failures
+/// Takes `held` under `options`, drawing the waiting line on a terminal and giving up when a
+/// stop signal arrives (a lease taken at that moment is given back again). Store failures
 /// propagate as LockStorageError.
-Acquisition acquire_lock(Lock& lock, const SelectedStore& store, const WaitOptions& options,
+Acquisition acquire_lock(Holding held, const SelectedStore& store, const WaitOptions& options,
                          SignalWatcher& signals, Verbosity verbosity);
 
-/// The message for a lock not acquired: which key, and why verrou gave up.
-std::string not_acquired_message(const Lock& lock, const WaitOptions& options,
+/// The message for a lock or permit not acquired: which key, and why verrou gave up.
+std::string not_acquired_message(const Holding& held, const WaitOptions& options,
                                  const Acquisition& result);
 
 }  // namespace verrou::cli

@@ -12,9 +12,9 @@
 #       CONFIG_CODE "find_dependency(OpenSSL) ...")    # re-finds LIBRARIES for find_package(verrou)
 #   endif()
 #
-# The driver's sources are compiled into verrou_core (so `open_store` reaches every driver
-# built, with no registration order to get wrong), and `verrou::<name>` is an interface target
-# that consumers name to say they need it. The driver defines
+# The driver's sources are compiled into libverrou (verrou_objects, src/core/CMakeLists.txt),
+# so `open_store` reaches every driver built, with no registration order to get wrong, and
+# `verrou::<name>` is an interface target that consumers name to say they need it. The driver defines
 # `void verrou::detail::register_<name>_driver(verrou::detail::DriverRegistry&)`, which adds
 # its URL schemes; verrou_finalize_drivers() generates the call. The LIBRARIES also say what
 # the driver's pkg-config file names for a static link (VerrouPkgConfig.cmake).
@@ -45,14 +45,26 @@ endfunction()
 
 function(verrou_add_driver)
   cmake_parse_arguments(PARSE_ARGV 0 D "" "NAME" "SOURCES;LIBRARIES;CONFIG_CODE")
-  target_sources(verrou_core PRIVATE ${D_SOURCES})
+  target_sources(verrou_objects PRIVATE ${D_SOURCES})
+  string(TOUPPER "${D_NAME}" upper)
+  target_compile_definitions(verrou_objects PUBLIC VERROU_HAS_${upper}=1)
+  target_compile_definitions(verrou_core PUBLIC VERROU_HAS_${upper}=1)
   if(D_LIBRARIES)
+    target_link_libraries(verrou_objects PRIVATE ${D_LIBRARIES})
     target_link_libraries(verrou_core PRIVATE ${D_LIBRARIES})
   endif()
-  string(TOUPPER "${D_NAME}" upper)
-  target_compile_definitions(verrou_core PUBLIC VERROU_HAS_${upper}=1)
+  get_target_property(internal_type verrou_internal TYPE)
+  if(internal_type STREQUAL "STATIC_LIBRARY")
+    target_compile_definitions(verrou_internal PUBLIC VERROU_HAS_${upper}=1)
+    if(D_LIBRARIES)
+      target_link_libraries(verrou_internal PRIVATE ${D_LIBRARIES})
+    endif()
+  endif()
+  # The project's own programs take the driver from verrou_internal (the same library, or its
+  # static twin when libverrou is shared); installed users from verrou::core.
   add_library(verrou_${D_NAME} INTERFACE)
-  target_link_libraries(verrou_${D_NAME} INTERFACE verrou_core)
+  target_link_libraries(verrou_${D_NAME} INTERFACE $<BUILD_INTERFACE:verrou_internal>
+                        $<INSTALL_INTERFACE:verrou::core>)
   set_target_properties(verrou_${D_NAME} PROPERTIES EXPORT_NAME ${D_NAME})
   add_library(verrou::${D_NAME} ALIAS verrou_${D_NAME})
   set_property(GLOBAL APPEND PROPERTY VERROU_DRIVERS ${D_NAME})
@@ -70,5 +82,5 @@ function(verrou_finalize_drivers)
   endforeach()
   configure_file("${PROJECT_SOURCE_DIR}/src/core/builtin_drivers.cpp.in"
                  "${PROJECT_BINARY_DIR}/generated/builtin_drivers.cpp" @ONLY)
-  target_sources(verrou_core PRIVATE "${PROJECT_BINARY_DIR}/generated/builtin_drivers.cpp")
+  target_sources(verrou_objects PRIVATE "${PROJECT_BINARY_DIR}/generated/builtin_drivers.cpp")
 endfunction()

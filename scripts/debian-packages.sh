@@ -6,13 +6,12 @@
 # them again:
 #   - the package names and versions agree with CMakeLists.txt (VERROU_SOVERSION, VERSION),
 #     the vcpkg manifest's too;
-#   - the shared library exports its whole public API (scripts/check-exports.sh), and every
-#     symbol the project's programs in PROGRAMS_BUILD_DIR take from it, when given;
+#   - the shared library exports its whole public API (scripts/check-exports.sh);
 #   - `verrou --version`, a `verrou run`, the man page and the bash completion work;
 #   - consumers build and run against the packages with CMake and with pkg-config
 #     (tests/packaging/check-install.sh /usr shared).
 #
-#   scripts/debian-packages.sh [--keep] [PROGRAMS_BUILD_DIR]
+#   scripts/debian-packages.sh [--keep]
 #     --keep   leave the packages installed
 # The packages and the build log are left in build/debian/. The tests are not built inside
 # the package build (DEB_BUILD_OPTIONS=nocheck): CI runs them in its own builds. Needs the
@@ -23,7 +22,6 @@ root="$PWD"
 
 keep=false
 if [[ "${1:-}" == "--keep" ]]; then keep=true; shift; fi
-programs="${1:-}"
 jobs="${VERROU_JOBS:-$(nproc)}"
 sudo_cmd=()
 [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
@@ -68,7 +66,7 @@ echo "built in $((SECONDS - start)) s:"
 (cd "$out" && ls -l ./*.deb)
 
 say "what the shared library exports"
-scripts/check-exports.sh "$src/obj-$(dpkg-architecture -qDEB_HOST_GNU_TYPE)" ${programs:+"$programs"}
+scripts/check-exports.sh "$src/obj-$(dpkg-architecture -qDEB_HOST_GNU_TYPE)"
 
 say "install the packages"
 packages=(libverrou$soversion libverrou-dev verrou)

@@ -20,7 +20,7 @@ server_packages=(
   gnuplot-nox
 )
 # Building and checking the Debian packages (scripts/debian-packages.sh).
-packaging_packages=(debhelper help2man bash-completion)
+packaging_packages=(dpkg-dev debhelper help2man bash-completion)
 
 packages=("${build_packages[@]}")
 if [[ "${1:-}" != "--build-only" ]]; then

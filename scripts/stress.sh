@@ -9,6 +9,7 @@
 #   scripts/stress.sh --seconds 60 redis postgres      # some stores
 #   scripts/stress.sh --seconds 60 --faults            # then restart each server under load
 #   scripts/stress.sh --processes 8 --threads 4 --ttl 2s --hold-us 2000 sqlite
+#   scripts/stress.sh --seconds 60 --limit 3 memory dynamodb etcd   # semaphores of 3 permits
 #
 # Stores: memory sqlite postgres mysql redis redis-cluster dynamodb dynamodb-local etcd.
 # Builds verrou_mutex_check in build/stress (optimised, no sanitizers) unless --build DIR
@@ -17,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
 
-seconds=60 processes=4 threads=4 keys=3 faults=0 build="" extra=()
+seconds=60 processes=4 threads=4 keys=3 faults=0 build="" extra=() limit=()
 stores=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -26,9 +27,10 @@ while [[ $# -gt 0 ]]; do
     --threads) threads="$2"; shift 2 ;;
     --keys) keys="$2"; shift 2 ;;
     --ttl|--hold-us|--acquire-timeout) extra+=("$1" "$2"); shift 2 ;;
+    --limit) limit=(--limit "$2"); shift 2 ;;
     --faults) faults=1; shift ;;
     --build) build="$2"; shift 2 ;;
-    -h|--help) sed -n '4,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '4,16p' "$0"; exit 0 ;;
     -*) echo "stress.sh: unknown option $1" >&2; exit 2 ;;
     *) stores+=("$1"); shift ;;
   esac
@@ -68,13 +70,14 @@ for store in "${stores[@]}"; do
   [[ "$store" == memory ]] && p=1  # a memory store lives in one process: threads only
   echo "=== $store: ${seconds}s, $p processes x $threads threads, $keys keys"
   "$checker" run --store "$url" --seconds "$seconds" --processes "$p" --threads "$threads" \
-    --keys "$keys" "${extra[@]}" || failed+=("$store")
+    --keys "$keys" "${extra[@]}" "${limit[@]}" || failed+=("$store")
 done
 
 if [[ $faults -eq 1 ]]; then
   for server in redis redis-cluster postgres mariadb dynamodb; do
     echo "=== restart $server under load (${seconds}s)"
-    "$root/tests/faults/restart.sh" "$checker" "$server" "$seconds" || failed+=("restart-$server")
+    "$root/tests/faults/restart.sh" "$checker" "$server" "$seconds" "${limit[@]}" ||
+      failed+=("restart-$server")
   done
 fi
 

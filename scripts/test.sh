@@ -44,9 +44,9 @@ if [[ " $presets " == *" release "* ]]; then
   tests/packaging/check-install.sh "$root/build/install" static build/packaging
 
   # The shared library, built as Debian packages of it (tests off, only what they contain),
-  # checked against the release build's programs, installed, and used by the same consumers.
+  # installed, and used by the same consumers.
   step "packaging: Debian packages (shared library), installed and used by consumers"
-  VERROU_JOBS="$jobs" scripts/debian-packages.sh build/release
+  VERROU_JOBS="$jobs" scripts/debian-packages.sh
 fi
 
 fuzz_seconds="${VERROU_FUZZ_SECONDS:-10}"

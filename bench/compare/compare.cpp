@@ -8,9 +8,18 @@
 //   handoff    two workers on one key, each: acquire({retry.delay}) → hold 1 ms → release()
 //   is_locked  is_locked() on a held key, over and over
 //
+// and, verrou-cpp only (@verrou/core has no semaphores), on a semaphore of 8 permits:
+//
+//   semaphore_cycle     one worker: acquire() + release() of a permit, over and over
+//   semaphore_parallel  32 workers on one semaphore of 8 permits, each: acquire() → hold 1 ms
+//                       → release(), over and over (the others wait for a permit as callers
+//                       would); at most 8 000 cycles/s, which a store reaches when taking
+//                       and giving back a permit costs nothing
+//
 //   verrou_compare --store URL [--seconds 3] [--workers 32] [--delays 250,10] [--only cycle,...]
 //
-// Prints one JSON object per workload on stdout (rates per second, latencies in µs).
+// Prints one JSON object per workload on stdout (rates per second, latencies in µs). On a
+// store without semaphores the semaphore workloads print {"error":"no semaphores"}.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -249,6 +258,119 @@ void is_locked(verrou::LockFactory& locks, const Options& o) {
        ",\"cpu_us\":" + num((cpu1 - cpu0) / static_cast<double>(n)) + "}");
 }
 
+constexpr std::uint32_t kPermits = 8;
+
+void need_semaphores(const verrou::LockFactory& locks) {
+  if (dynamic_cast<verrou::SemaphoreStore*>(locks.store().get()) == nullptr) {
+    throw std::runtime_error("no semaphores");
+  }
+}
+
+void semaphore_cycle(verrou::LockFactory& locks, const Options& o) {
+  need_semaphores(locks);
+  auto permit = locks.create_semaphore(key("semaphore_cycle"), kPermits, 30s);
+  for (int i = 0; i < 20; ++i) {  // warm up, as for locks
+    permit.acquire();
+    permit.release();
+  }
+  std::vector<std::int64_t> lat;
+  lat.reserve(1 << 20);
+  const double cpu0 = cpu_us();
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration<double>(o.seconds);
+  auto now = start;
+  while (now < end) {
+    const auto t0 = now;
+    if (!permit.acquire()) throw std::runtime_error("semaphore_cycle: no permit");
+    permit.release();
+    now = Clock::now();
+    lat.push_back(ns_since(t0, now));
+  }
+  const double cpu1 = cpu_us();
+  const double elapsed = std::chrono::duration<double>(now - start).count();
+  emit("{\"workload\":\"semaphore_cycle\",\"permits\":" + std::to_string(kPermits) +
+       ",\"rate\":" + num(static_cast<double>(lat.size()) / elapsed) +
+       ",\"p50_us\":" + num(quantile_us(lat, 0.5)) + ",\"p99_us\":" + num(quantile_us(lat, 0.99)) +
+       ",\"cpu_us\":" + num((cpu1 - cpu0) / static_cast<double>(lat.size())) +
+       ",\"count\":" + std::to_string(lat.size()) + "}");
+}
+
+void raise_to(std::atomic<int>& most, int value) {
+  for (int seen = most.load(); value > seen && !most.compare_exchange_weak(seen, value);) {
+  }
+}
+
+// Every worker holds its own permit object of one key; the most holders seen inside at once
+// is reported (never above the 8 permits, or the run fails).
+void semaphore_parallel(verrou::LockFactory& locks, const Options& o) {
+  need_semaphores(locks);
+  const std::string k = key("semaphore_parallel");
+  std::atomic<bool> go{false};
+  std::atomic<bool> stop{false};
+  std::atomic<int> ready{0};
+  std::atomic<int> inside{0};
+  std::atomic<int> most{0};
+  std::vector<std::uint64_t> counts(static_cast<std::size_t>(o.workers), 0);
+  std::vector<std::vector<std::int64_t>> waits(static_cast<std::size_t>(o.workers));
+  std::mutex error_mutex;
+  std::string error;
+  std::vector<std::thread> threads;
+  for (int w = 0; w < o.workers; ++w) {
+    threads.emplace_back([&, w] {
+      try {
+        auto permit = locks.create_semaphore(k, kPermits, 30s);
+        permit.acquire();  // warm up: this worker's connection
+        permit.release();
+        ready.fetch_add(1);
+        while (!go.load()) std::this_thread::yield();
+        std::uint64_t n = 0;
+        auto& wait = waits[static_cast<std::size_t>(w)];
+        while (!stop.load(std::memory_order_relaxed)) {
+          const auto asked = Clock::now();
+          if (!permit.acquire()) throw std::runtime_error("semaphore_parallel: no permit");
+          wait.push_back(ns_since(asked, Clock::now()));
+          raise_to(most, inside.fetch_add(1) + 1);
+          std::this_thread::sleep_for(1ms);  // the work done under the permit
+          inside.fetch_sub(1);
+          permit.release();
+          ++n;
+        }
+        counts[static_cast<std::size_t>(w)] = n;
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> guard(error_mutex);
+        error = e.what();
+        ready.fetch_add(1);
+      }
+    });
+  }
+  while (ready.load() < o.workers) std::this_thread::sleep_for(1ms);
+  const double cpu0 = cpu_us();
+  const auto start = Clock::now();
+  go = true;
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  const double cpu1 = cpu_us();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  if (!error.empty()) throw std::runtime_error(error);
+  if (most.load() > static_cast<int>(kPermits)) {
+    throw std::runtime_error("semaphore_parallel: " + std::to_string(most.load()) +
+                             " holders inside at once, over the 8 permits");
+  }
+  std::uint64_t total = 0;
+  for (auto c : counts) total += c;
+  std::vector<std::int64_t> all;
+  for (const auto& w : waits) all.insert(all.end(), w.begin(), w.end());
+  emit("{\"workload\":\"semaphore_parallel\",\"workers\":" + std::to_string(o.workers) +
+       ",\"permits\":" + std::to_string(kPermits) + ",\"hold_ms\":1" +
+       ",\"rate\":" + num(static_cast<double>(total) / elapsed) +
+       ",\"acquire_p50_us\":" + num(quantile_us(all, 0.5)) +
+       ",\"acquire_p99_us\":" + num(quantile_us(all, 0.99)) +
+       ",\"most_inside\":" + std::to_string(most.load()) +
+       ",\"cpu_us\":" + num((cpu1 - cpu0) / static_cast<double>(total)) +
+       ",\"count\":" + std::to_string(total) + "}");
+}
+
 bool wanted(const Options& o, const std::string& name) {
   if (o.only.empty()) return true;
   std::stringstream list(o.only);
@@ -285,7 +407,8 @@ int main(int argc, char** argv) {
       o.only = value();
     } else {
       std::cerr << "usage: verrou_compare --store URL [--seconds S] [--workers N] "
-                   "[--delays 250,10] [--only cycle,parallel,handoff,is_locked]\n";
+                   "[--delays 250,10] [--only cycle,parallel,handoff,is_locked,"
+                   "semaphore_cycle,semaphore_parallel]\n";
       return 2;
     }
   }
@@ -316,6 +439,12 @@ int main(int argc, char** argv) {
       }
     }
     if (wanted(o, "is_locked")) attempt("is_locked", "", [&] { is_locked(locks, o); });
+    if (wanted(o, "semaphore_cycle")) {
+      attempt("semaphore_cycle", "", [&] { semaphore_cycle(locks, o); });
+    }
+    if (wanted(o, "semaphore_parallel")) {
+      attempt("semaphore_parallel", "", [&] { semaphore_parallel(locks, o); });
+    }
   } catch (const std::exception& e) {
     std::cerr << "verrou_compare: " << verrou::redact_url(o.url) << ": " << e.what() << "\n";
     return 1;

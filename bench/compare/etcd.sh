@@ -45,7 +45,7 @@ best() { sort -g | tail -1; }
 for round in $(seq 1 "$rounds"); do
   say "round $round/$rounds: verrou-cpp ($seconds s per workload)"
   "$build/bench/compare/verrou_compare" --store "$url" --seconds "$seconds" \
-    --only cycle,parallel,handoff >>"$out/etcd.cpp.jsonl"
+    --only cycle,parallel,handoff,semaphore_cycle,semaphore_parallel >>"$out/etcd.cpp.jsonl"
   # Hand-off between two store objects (to etcd, two processes): the watch stream wakes the
   # waiter.
   VERROU_ETCD_URL="$url" "$build/bench/etcd/bench_etcd" --benchmark_filter='BM_EtcdHandOff/1/' \
@@ -84,6 +84,8 @@ done
 
 cycle=$(grep '"workload":"cycle"' "$out/etcd.cpp.jsonl" | rate_of | best)
 parallel=$(grep '"workload":"parallel"' "$out/etcd.cpp.jsonl" | while read -r l; do rate_of <<<"$l"; done | best)
+semaphore_cycle=$(grep '"workload":"semaphore_cycle"' "$out/etcd.cpp.jsonl" | while read -r l; do rate_of <<<"$l"; done | best)
+semaphore_parallel=$(grep '"workload":"semaphore_parallel"' "$out/etcd.cpp.jsonl" | while read -r l; do rate_of <<<"$l"; done | best)
 cycle_p50=$(grep '"workload":"cycle"' "$out/etcd.cpp.jsonl" | sed -n 's/.*"p50_us":\([0-9.]*\).*/\1/p' | sort -g | head -1)
 handoff=$(grep '"workload":"handoff","delay_ms":250' "$out/etcd.cpp.jsonl" | sed -n 's/.*"p50_us":\([0-9.]*\).*/\1/p' | sort -g | head -1)
 ceiling1=$(while read -r l; do rate_of <<<"$l"; done <"$out/etcd.ceiling1.jsonl" | best)
@@ -105,4 +107,6 @@ etcd $(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p') at $endpoint,
 | cycle latency p50 (µs) | $cycle_p50 | | | |
 | hand-off p50 in one process, 250 ms retry delay (µs) | $handoff | | | |
 | hand-off between two stores (processes), mean (µs) | $handoff_stores | | | $etcdctl_handoff (median) |
+| semaphore of 8, acquire + release, 1 worker (cycles/s) | $semaphore_cycle | | | |
+| semaphore of 8, 32 workers holding 1 ms (cycles/s, at most 8000) | $semaphore_parallel | | | |
 TABLE

@@ -67,6 +67,12 @@ const summary = [
   '| store | one worker (cycles/s) | 32 workers (cycles/s) | hand-off wait p50 (10 ms retry delay) | hand-offs/s (250 ms) | is_locked (calls/s) |',
   '| --- | --- | --- | --- | --- | --- |',
 ]
+// Semaphores: verrou-cpp only (@verrou/core has none), beside the lock figures.
+const semaphores = [
+  '| store | lock: acquire + release, one worker (cycles/s) | semaphore of 8: acquire + release, one worker (cycles/s) | lock: 32 workers, distinct keys (cycles/s) | semaphore of 8: 32 workers holding 1 ms (cycles/s, at most 8 000) | most holders at once; permit wait p50 / p99 |',
+  '| --- | --- | --- | --- | --- | --- |',
+]
+const noSemaphores = '@verrou/core has none'
 const rates = []
 const handoffs = []
 for (const [store, label] of kStores) {
@@ -107,6 +113,20 @@ for (const [store, label] of kStores) {
   }
   row('is_locked on a held key (calls/s)', err(c('is_locked')) ?? rate(c('is_locked')?.rate),
       err(n('is_locked')) ?? rate(n('is_locked')?.rate), ratio(c('is_locked')?.rate, n('is_locked')?.rate))
+  const sc = c('semaphore_cycle')
+  const sp = c('semaphore_parallel')
+  if (sc || sp) {
+    row('semaphore of 8, acquire + release, one worker (cycles/s)', err(sc) ?? rate(sc?.rate), noSemaphores, '—')
+    if (sc && !sc.error) row('semaphore cycle latency p50 / p99', `${us(sc.p50_us)} / ${us(sc.p99_us)}`, '', '')
+    row('semaphore of 8, 32 workers holding 1 ms (cycles/s)', err(sp) ?? rate(sp?.rate), noSemaphores, '—')
+    if (sp && !sp.error) {
+      row('most holders at once; permit wait p50 / p99',
+          `${sp.most_inside}; ${us(sp.acquire_p50_us)} / ${us(sp.acquire_p99_us)}`, '', '')
+    }
+    semaphores.push(`| ${label} | ${err(c('cycle')) ?? rate(c('cycle')?.rate)} | ${err(sc) ?? rate(sc?.rate)}` +
+      ` | ${err(c('parallel')) ?? rate(c('parallel')?.rate)} | ${err(sp) ?? rate(sp?.rate)}` +
+      ` | ${sp && !sp.error ? `${sp.most_inside}; ${us(sp.acquire_p50_us)} / ${us(sp.acquire_p99_us)}` : '—'} |`)
+  }
 
   const h10c = c('handoff', 10)
   const h10n = n('handoff', 10)
@@ -136,9 +156,12 @@ const machineText = [
     `load average ${m.load_before} before, ${m.load_after} after.`,
 ].join('\n')
 
+const semaphoreText = semaphores.length > 2
+  ? ['### Semaphores (verrou-cpp only), beside the locks', '', ...semaphores, '']
+  : []
 const text = [
   machineText, '', '### Summary (verrou-cpp vs @verrou/core)', '', ...summary, '',
-  '### Every measure', '', ...full, '',
+  ...semaphoreText, '### Every measure', '', ...full, '',
 ].join('\n')
 process.stdout.write(text)
 

@@ -133,6 +133,8 @@ fi
 node "$here/report.mjs" "${report_args[@]}"
 if [[ " $stores " == *" dynamodb "* ]]; then "$here/ceiling_dynamodb.sh" "$build" || say "dynamodb: ceiling failed"; fi
 if [[ " $stores " == *" postgres "* ]]; then "$here/ceiling_postgres.sh" --cpp "$cpp" || say "postgres: ceiling failed"; fi
+if [[ " $stores " == *" redis "* ]]; then "$here/ceiling_redis.sh" "$cpp" || say "redis: ceiling failed"; fi
+if [[ " $stores " == *" mysql "* ]]; then "$here/ceiling_mysql.sh" "$build" || say "mysql: ceiling failed"; fi
 
 if ((update_docs)); then
   if command -v gnuplot >/dev/null; then

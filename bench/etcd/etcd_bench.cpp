@@ -2,7 +2,8 @@
 // The etcd store on the shared member (VERROU_ETCD_URL, default etcd://127.0.0.1:2379):
 // uncontended cycle, parallel cycles on distinct keys, and hand-off latency on one key, both
 // between two threads of one store (the in-process line of waiters) and between two store
-// objects (as between two processes: the watch stream wakes the waiter).
+// objects (as between two processes: the watch stream wakes the waiter); semaphores of 8
+// permits, one holder and 32.
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -133,6 +134,27 @@ void BM_EtcdHandOff(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_EtcdHandOff)->Arg(0)->Arg(1)->UseManualTime()->Iterations(50);
+
+// Semaphores: one holder's acquire + release (a range read and a transaction, then a
+// transaction), and 32 threads sharing one semaphore of 8 permits (items = permits taken).
+void BM_EtcdSemaphoreCycle(benchmark::State& state) {
+  std::string why;
+  auto s = store(0, &why);
+  if (!s) {
+    state.SkipWithError(why.c_str());
+    return;
+  }
+  verrou::LockFactory locks(s);
+  static const std::string shared = unique_key("semaphore", 0);
+  auto permit = locks.create_semaphore(
+      state.threads() == 1 ? unique_key("semaphore-one", 0) : shared, 8, 30s);
+  for (auto _ : state) {
+    if (!permit.acquire({.retry = {.timeout = 60s}})) state.SkipWithError("no permit");
+    permit.release();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_EtcdSemaphoreCycle)->Threads(1)->Threads(32)->UseRealTime();
 
 }  // namespace
 

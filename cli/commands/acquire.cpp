@@ -47,12 +47,12 @@ int run_acquire(const AcquireCommandOptions& options) {
     throw CliError(kExitUsage, std::string("invalid --key: ") + e.what());
   }
   return with_store(store, "acquiring the lock", [&] {
-    const auto acquired = acquire_lock(*lock, store, wait, signals, verbosity);
+    const auto acquired = acquire_lock(Holding(*lock), store, wait, signals, verbosity);
     if (acquired.outcome == Acquisition::Outcome::interrupted) {
       return 128 + acquired.signal;
     }
     if (acquired.outcome == Acquisition::Outcome::not_acquired) {
-      if (verbosity != Verbosity::quiet) say(not_acquired_message(*lock, wait, acquired));
+      if (verbosity != Verbosity::quiet) say(not_acquired_message(Holding(*lock), wait, acquired));
       return options.wait.conflict_exit_code;
     }
     const std::string line = lock->serialize().to_json() + "\n";

@@ -86,10 +86,11 @@ int supervise(Child& child, SignalWatcher& signals, const KeepAlive& keep_alive,
 }
 
 // The variables the command finds in its environment. A token from an outer `verrou run`
-// is removed when this store gives none: it would fence the wrong lock.
-std::vector<std::string> lock_environment(const Lock& lock) {
-  std::vector<std::string> env{"VERROU_LOCK_KEY=" + lock.key()};
-  const auto token = lock.fencing_token();
+// is removed when this store gives none, and always under a semaphore (its holders share the
+// resource, so no token orders them): it would fence the wrong lock.
+std::vector<std::string> lock_environment(const Holding& held) {
+  std::vector<std::string> env{"VERROU_LOCK_KEY=" + held.key()};
+  const auto token = held.lock() != nullptr ? held.lock()->fencing_token() : std::nullopt;
   env.push_back(token ? "VERROU_FENCING_TOKEN=" + std::to_string(*token)
                       : std::string("VERROU_FENCING_TOKEN"));
   return env;
@@ -99,11 +100,16 @@ std::vector<std::string> lock_environment(const Lock& lock) {
 
 Command register_run(CLI::App& app) {
   auto options = std::make_shared<RunOptions>();
-  auto* sub = app.add_subcommand("run", "Run a command while holding a lock");
+  auto* sub =
+      app.add_subcommand("run", "Run a command while holding a lock (or a semaphore permit)");
   add_store_option(*sub, options->store);
   sub->add_option("-k,--key", options->key, "The lock's name (shared by every process using it)")
       ->type_name("KEY")
       ->required();
+  sub->add_option("-l,--limit", options->limit,
+                  "Run under a semaphore of N permits instead of a lock: at most N commands "
+                  "with this key at once (1 to 2147483648)")
+      ->type_name("N");
   sub->add_option("--ttl", options->ttl,
                   "Lease: how long the lock outlives verrou if verrou dies; extended every "
                   "third of it while the command runs (\"forever\": never expires)")
@@ -129,7 +135,14 @@ Command register_run(CLI::App& app) {
       "the command's process group; the lock is released once the command has ended.\n"
       "If the lock is lost while the command runs, verrou says so at once, stops the command's\n"
       "whole process group with --kill-on-lost, and exits with 77 even if the command succeeded.\n"
-      "Example: verrou run --key nightly-report --ttl 5m -- ./report.sh") +
+      "With --limit N, KEY names a semaphore of N permits instead of a lock (semaphores and\n"
+      "locks of one name are independent): the command runs once one of the N permits is\n"
+      "free, everything else as above, the permit kept alive and given back in the same way.\n"
+      "$VERROU_FENCING_TOKEN is not set under a semaphore (its holders run side by side, so\n"
+      "no token orders them). Every process using KEY should pass the same N: holders that\n"
+      "disagree never exceed the smallest N among them.\n"
+      "Examples: verrou run --key nightly-report --ttl 5m -- ./report.sh\n"
+      "          verrou run --key partner-api --limit 3 -- ./sync.sh") +
               "\n\n" + kExitCodesHelp);
   return {sub, [options] { return run_run(*options); }};
 }
@@ -144,47 +157,58 @@ int run_run(const RunOptions& options) {
   const auto ttl = parse_ttl_option("--ttl", options.ttl);
   const auto wait = parse_wait_args(options.wait);
   const auto kill_grace = parse_duration_option("--kill-grace", options.kill_grace);
+  const auto limit =
+      options.limit ? std::optional(parse_limit_option(*options.limit)) : std::nullopt;
   const auto verbosity = options.output.verbosity();
   const auto logger = make_logger(verbosity);
   const auto store = open_selected_store(options.store, logger);
 
   LockFactory factory(store.store, {.logger = logger});
   std::unique_ptr<Lock> lock;
-  try {
-    lock = std::make_unique<Lock>(factory.create_lock(options.key, ttl));
-  } catch (const InvalidArgumentError& e) {
-    throw CliError(kExitUsage, std::string("invalid --key: ") + e.what());
+  std::unique_ptr<Semaphore> permit;
+  if (!limit) {
+    try {
+      lock = std::make_unique<Lock>(factory.create_lock(options.key, ttl));
+    } catch (const InvalidArgumentError& e) {
+      throw CliError(kExitUsage, std::string("invalid --key: ") + e.what());
+    }
+  } else {
+    permit = std::make_unique<Semaphore>(
+        create_semaphore_for(factory, store, options.key, *limit, ttl));
   }
+  Holding held = lock ? Holding(*lock) : Holding(*permit);
 
   Acquisition acquired;
-  with_store(store, "acquiring the lock", [&] {
-    acquired = acquire_lock(*lock, store, wait, signals, verbosity);
+  with_store(store, lock ? "acquiring the lock" : "acquiring a semaphore permit", [&] {
+    acquired = acquire_lock(held, store, wait, signals, verbosity);
     return 0;
   });
   if (acquired.outcome == Acquisition::Outcome::interrupted) {
     if (verbosity != Verbosity::quiet) {
-      say("stopped by " + signal_name(acquired.signal) + " while waiting for lock " +
-          in_quotes(options.key) + "; the command did not run");
+      say("stopped by " + signal_name(acquired.signal) + " while waiting for " +
+          (lock ? "" : "a ") + held.what() + "; the command did not run");
     }
     return 128 + acquired.signal;
   }
   if (acquired.outcome == Acquisition::Outcome::not_acquired) {
     if (verbosity != Verbosity::quiet) {
-      say(not_acquired_message(*lock, wait, acquired) + "; the command did not run");
+      say(not_acquired_message(held, wait, acquired) + "; the command did not run");
     }
     return options.wait.conflict_exit_code;
   }
   if (logger->enabled(LogLevel::debug)) {
-    logger->log(LogLevel::debug, "Lock acquired, starting the command",
+    logger->log(LogLevel::debug,
+                lock ? "Lock acquired, starting the command"
+                     : "Semaphore permit acquired, starting the command",
                 {{"key", options.key}, {"command", options.command.front()}});
   }
 
   std::unique_ptr<Child> child;
   try {
-    child = std::make_unique<Child>(options.command, lock_environment(*lock));
+    child = std::make_unique<Child>(options.command, lock_environment(held));
   } catch (const CliError&) {
     try {
-      lock->release();
+      held.release();
     } catch (const Error&) {
       // The lease runs out on its own; the start failure is what matters.
     }
@@ -194,9 +218,9 @@ int run_run(const RunOptions& options) {
   // The library's keep-alive extends the lease; when it finds the lock lost, its callback
   // wakes this thread, which reacts (the loss itself is logged by the library).
   KeepAlive keep_alive;
-  if (lock->ttl()) {
+  if (held.ttl()) {
     try {
-      keep_alive = lock->keep_alive();
+      keep_alive = held.keep_alive();
     } catch (const InvalidArgumentError&) {
       // The lease ran out between the acquisition and now (a TTL shorter than a pause of the
       // machine): the command runs unprotected from the start, as a lost lock.
@@ -206,10 +230,10 @@ int run_run(const RunOptions& options) {
   const pthread_t main_thread = pthread_self();
   std::stop_callback wake_on_loss(keep_alive.lost_token(),
                                   [main_thread] { SignalWatcher::wake(main_thread); });
-  const bool unprotected_from_start = lock->ttl() && !keep_alive.active() && !keep_alive.lost();
+  const bool unprotected_from_start = held.ttl() && !keep_alive.active() && !keep_alive.lost();
   const std::string protection_note =
-      "the command is no longer protected: another process may take the lock " +
-      in_quotes(options.key) + " now";
+      "the command is no longer protected: another process may take " +
+      std::string(lock ? "the " : "its ") + held.what() + " now";
   const std::string on_lost =
       options.kill_on_lost
           ? protection_note + "; stopping it and every process it started (--kill-on-lost): "
@@ -228,14 +252,15 @@ int run_run(const RunOptions& options) {
   if (lost) {
     // The lease may be ours again in the store (it failed, then came back): give it back.
     try {
-      lock->release();
+      held.release();
     } catch (const Error&) {
     }
   } else {
     try {
-      lock->release();
+      held.release();
       if (logger->enabled(LogLevel::debug)) {
-        logger->log(LogLevel::debug, "Command ended, lock released",
+        logger->log(LogLevel::debug,
+                    lock ? "Command ended, lock released" : "Command ended, permit given back",
                     {{"key", options.key}, {"status", std::to_string(status)}});
       }
     } catch (const LockNotOwnedError&) {
@@ -243,12 +268,12 @@ int run_run(const RunOptions& options) {
       why = "it was no longer held when the command ended (its lease ran out, or someone "
             "released it)";
     } catch (const Error& e) {
-      say("could not release the lock " + in_quotes(options.key) + " on " + store.shown + ": " +
-          e.what() + "; it stays held until its lease runs out");
+      say("could not release the " + held.what() + " on " + store.shown + ": " + e.what() +
+          "; it stays held until its lease runs out");
     }
   }
   if (lost) {
-    say("the lock " + in_quotes(options.key) + " on " + store.shown +
+    say("the " + held.what() + " on " + store.shown +
         " was lost while the command ran (" + why +
         "): the command was not protected to its end; it exited with " + std::to_string(status) +
         ", verrou exits with " + std::to_string(kExitNotOwned));

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// `verrou run`: run a command while holding a lock, extending it until the command ends.
+// `verrou run`: run a command while holding a lock (or, with --limit, a permit of a
+// semaphore), extending it until the command ends.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,7 @@ namespace verrou::cli {
 struct RunOptions {
   StoreOptions store;
   std::string key;
+  std::optional<std::string> limit;  ///< unset: a lock; else the permits of a semaphore
   std::string ttl = "30s";
   WaitArgs wait;
   bool kill_on_lost = false;

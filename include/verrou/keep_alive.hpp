@@ -40,8 +40,8 @@ struct KeepAliveEntry;
 
 /// Something a `KeepAlive` can keep alive: a lease on a lock or a semaphore permit.
 ///
-/// `Lock::keep_alive()` makes one for a lock; a holder of another kind of lease implements
-/// this interface and calls `KeepAlive::start`.
+/// `Lock::keep_alive()` makes one for a lock, `Semaphore::keep_alive()` for a permit; a
+/// holder of another kind of lease implements this interface and calls `KeepAlive::start`.
 ///
 /// Thread safety: `extend_lease` is called from the keep-alive's worker threads, never twice
 /// at once for one `KeepAlive`; the other members from any thread. An implementation must

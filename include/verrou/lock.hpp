@@ -26,6 +26,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "verrou/detail/run.hpp"
 #include "verrou/duration.hpp"
 #include "verrou/export.hpp"
 #include "verrou/keep_alive.hpp"
@@ -194,12 +195,7 @@ class VERROU_EXPORT Lock {
   KeepAlive start_keep_alive();
   [[noreturn]] void throw_lost(const KeepAlive& keep);
 
-  template <class F>
-  auto run_held(F& f);
-  template <class F>
-  auto run_kept_alive(F& f);
-  template <class F>
-  auto run_plain(F& f);
+  friend class detail::Runner;  // run(f): the members above
 
   std::string key_;
   std::string owner_;
@@ -213,124 +209,14 @@ class VERROU_EXPORT Lock {
   std::shared_ptr<const LockFactoryOptions> options_;
 };
 
-namespace detail {
-template <class F>
-struct run_result {
-  using type = std::invoke_result_t<F&>;
-};
-template <class F>
-  requires std::is_invocable_v<F&, std::stop_token>
-struct run_result<F> {
-  using type = std::invoke_result_t<F&, std::stop_token>;
-};
-template <class F>
-using run_result_t = typename run_result<F>::type;
-template <class F>
-using run_value_t = std::remove_cvref_t<run_result_t<F>>;
-}  // namespace detail
-
-template <class F>
-auto Lock::run_kept_alive(F& f) {
-  using R = std::invoke_result_t<F&, std::stop_token>;
-  KeepAlive keep;
-  if (ttl_) {
-    try {
-      keep = start_keep_alive();
-    } catch (...) {
-      release_after_failure();
-      throw;
-    }
-  }
-  auto finish = [&] {
-    keep.stop();
-    if (keep.lost()) {
-      release_lost();
-      throw_lost(keep);
-    }
-    release();
-  };
-  if constexpr (std::is_void_v<R>) {
-    try {
-      std::invoke(f, keep.lost_token());
-    } catch (...) {
-      keep.stop();
-      release_after_failure();
-      throw;
-    }
-    finish();
-    return true;
-  } else {
-    std::optional<std::remove_cvref_t<R>> result;
-    try {
-      result.emplace(std::invoke(f, keep.lost_token()));
-    } catch (...) {
-      keep.stop();
-      release_after_failure();
-      throw;
-    }
-    finish();
-    return result;
-  }
-}
-
-template <class F>
-auto Lock::run_held(F& f) {
-  if constexpr (std::is_invocable_v<F&, std::stop_token>) {
-    return run_kept_alive(f);
-  } else {
-    return run_plain(f);
-  }
-}
-
-template <class F>
-auto Lock::run_plain(F& f) {
-  using R = std::invoke_result_t<F&>;
-  if constexpr (std::is_void_v<R>) {
-    try {
-      std::invoke(f);
-    } catch (...) {
-      release_after_failure();
-      throw;
-    }
-    release();
-    return true;
-  } else {
-    std::optional<detail::run_value_t<F>> result;
-    try {
-      result.emplace(std::invoke(f));
-    } catch (...) {
-      release_after_failure();
-      throw;
-    }
-    release();
-    return result;
-  }
-}
-
 template <class F>
 auto Lock::run(F&& f, const AcquireOptions& options) {
-  using R = detail::run_result_t<F>;
-  if (!acquire(options)) {
-    if constexpr (std::is_void_v<R>) {
-      return false;
-    } else {
-      return std::optional<detail::run_value_t<F>>{};
-    }
-  }
-  return run_held(f);
+  return detail::Runner::run(*this, f, [&] { return acquire(options); });
 }
 
 template <class F>
 auto Lock::run_immediately(F&& f) {
-  using R = detail::run_result_t<F>;
-  if (!acquire_immediately()) {
-    if constexpr (std::is_void_v<R>) {
-      return false;
-    } else {
-      return std::optional<detail::run_value_t<F>>{};
-    }
-  }
-  return run_held(f);
+  return detail::Runner::run(*this, f, [&] { return acquire_immediately(); });
 }
 
 }  // namespace verrou

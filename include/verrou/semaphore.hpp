@@ -7,8 +7,10 @@
 //     build_report();
 //     builds.release();
 //   }
-//   // or: released even when the callback throws
+//   // or: given back even when the callback throws
 //   builds.run([] { build_report(); });
+//   // or: kept alive while the callback runs, which learns at once if the permit is lost
+//   builds.run([](std::stop_token lost) { while (!lost.stop_requested()) step(); });
 //
 // Each `Semaphore` object is one holder with its own owner token and lease: create one per
 // worker. Works on every store that implements `SemaphoreStore` (all of verrou-cpp's).
@@ -20,12 +22,14 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
-#include <type_traits>
 #include <utility>
 
+#include "verrou/detail/run.hpp"
 #include "verrou/duration.hpp"
 #include "verrou/export.hpp"
+#include "verrou/keep_alive.hpp"
 #include "verrou/lock.hpp"
 #include "verrou/store.hpp"
 
@@ -76,15 +80,34 @@ class VERROU_EXPORT Semaphore {
   bool acquire_immediately();
 
   /// Acquires (as `acquire(options)`), calls `f`, and gives the permit back, even when `f`
-  /// throws. Returns `false`/`nullopt` without calling `f` when no permit was taken; `true`
-  /// or `f`'s result otherwise. When the permit ran out while `f` ran, the release throws
-  /// `LockNotOwnedError` after `f` returned.
+  /// throws (the exception then propagates). Returns `false`/`nullopt` without calling `f`
+  /// when no permit was taken; `true` or `f`'s result otherwise.
+  ///
+  /// `f` is called as `f()`, or as `f(std::stop_token)` when it takes one. In that form the
+  /// permit is kept alive while `f` runs (as `keep_alive()`), and the token is stopped the
+  /// moment the permit is lost; `f` should then stop doing what the permit guards. When the
+  /// permit was lost, `run` throws `LockLostError` (a `LockNotOwnedError`) after `f` returned,
+  /// instead of returning its result. For a semaphore without TTL the token is never stopped.
+  ///
+  /// If `f()` ran past the lease, the release throws `LockNotOwnedError` after `f` returned:
+  /// the permit ran out, and someone else may have taken it meanwhile.
   template <class F>
   auto run(F&& f, const AcquireOptions& options = {});
 
   /// As `run`, taking the permit with a single try.
   template <class F>
   auto run_immediately(F&& f);
+
+  /// Keeps the held permit alive from the background thread the process shares with locks'
+  /// keep-alives: its lease is extended by the TTL every third of the TTL until the
+  /// `KeepAlive` is stopped or destroyed (which does not give the permit back), and
+  /// `remaining_time()` follows. Its `lost_token()` is stopped the moment the permit is lost:
+  /// an extension refused (the lease ran out and the permit was pruned), or the store failing
+  /// until the lease this object knows ran out, at the latest at that lease end. Losses are
+  /// logged at warn level through the factory's logger.
+  /// Throws `InvalidArgumentError` for a semaphore without TTL, or a permit this object does
+  /// not hold (never acquired, given back, or its lease already ran out).
+  [[nodiscard]] KeepAlive keep_alive();
 
   /// Gives the permit back. Throws `LockNotOwnedError` when this holder has no live permit
   /// (never acquired, released, or expired), `LockStorageError` when the store fails.
@@ -106,8 +129,9 @@ class VERROU_EXPORT Semaphore {
   /// Whether the expiration time this object knows has passed. Does not ask the store.
   [[nodiscard]] bool is_expired() const;
 
-  /// Time left until the expiration time this object knows; `nullopt` without TTL or
-  /// before an acquisition. Does not ask the store.
+  /// Time left until the expiration time this object knows (moved along by `extend` and by
+  /// the keep-alives this object started); `nullopt` without TTL or before an acquisition.
+  /// Does not ask the store.
   [[nodiscard]] std::optional<Duration> remaining_time() const;
 
   /// The key.
@@ -129,18 +153,27 @@ class VERROU_EXPORT Semaphore {
  private:
   static constexpr std::int64_t kNoExpiration = std::numeric_limits<std::int64_t>::min();
 
+  // The lease as this object knows it, shared with the keep-alives it starts (so that they
+  // move its expiration along). A copy of the semaphore gets its own.
+  struct State {
+    std::atomic<std::int64_t> expiration_ms{kNoExpiration};
+    std::atomic<bool> held{false};  // acquired and not given back since
+  };
+
   std::optional<Acquired> try_once();
   void mark_acquired(const Acquired& acquired);
   void release_after_failure() noexcept;
+  void release_lost() noexcept;
+  KeepAlive start_keep_alive();
+  [[noreturn]] void throw_lost(const KeepAlive& keep);
 
-  template <class F>
-  auto run_held(F& f);
+  friend class detail::Runner;  // run(f): the members above
 
   std::string key_;
   std::string owner_;
   std::uint32_t limit_;
   std::optional<Duration> ttl_;
-  std::atomic<std::int64_t> expiration_ms_{kNoExpiration};
+  std::shared_ptr<State> state_;
   std::shared_ptr<LockStore> store_;
   SemaphoreStore* semaphores_ = nullptr;
   WaitableSemaphoreStore* waitable_ = nullptr;  // null when the store cannot wait
@@ -148,54 +181,13 @@ class VERROU_EXPORT Semaphore {
 };
 
 template <class F>
-auto Semaphore::run_held(F& f) {
-  using R = std::invoke_result_t<F&>;
-  if constexpr (std::is_void_v<R>) {
-    try {
-      std::invoke(f);
-    } catch (...) {
-      release_after_failure();
-      throw;
-    }
-    release();
-    return true;
-  } else {
-    std::optional<detail::run_value_t<F>> result;
-    try {
-      result.emplace(std::invoke(f));
-    } catch (...) {
-      release_after_failure();
-      throw;
-    }
-    release();
-    return result;
-  }
-}
-
-template <class F>
 auto Semaphore::run(F&& f, const AcquireOptions& options) {
-  using R = std::invoke_result_t<F&>;
-  if (!acquire(options)) {
-    if constexpr (std::is_void_v<R>) {
-      return false;
-    } else {
-      return std::optional<detail::run_value_t<F>>{};
-    }
-  }
-  return run_held(f);
+  return detail::Runner::run(*this, f, [&] { return acquire(options); });
 }
 
 template <class F>
 auto Semaphore::run_immediately(F&& f) {
-  using R = std::invoke_result_t<F&>;
-  if (!acquire_immediately()) {
-    if constexpr (std::is_void_v<R>) {
-      return false;
-    } else {
-      return std::optional<detail::run_value_t<F>>{};
-    }
-  }
-  return run_held(f);
+  return detail::Runner::run(*this, f, [&] { return acquire_immediately(); });
 }
 
 }  // namespace verrou

@@ -2,6 +2,7 @@
 #include "verrou/semaphore.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include "detail/acquire_loop.hpp"
 #include "detail/local_queue.hpp"
@@ -28,6 +29,27 @@ SemaphoreStore* semaphore_store_of(const std::shared_ptr<LockStore>& store,
   return semaphores;
 }
 
+// What a keep-alive extends: this holder's permit in its store, moving the expiration the
+// semaphore object knows (shared with it) along.
+class SemaphoreLease final : public Lease {
+ public:
+  explicit SemaphoreLease(Semaphore semaphore) : semaphore_(std::move(semaphore)) {}
+  void extend_lease() override { semaphore_.extend(); }
+  [[nodiscard]] Duration lease_ttl() const override {
+    return semaphore_.ttl().value_or(Duration(0));
+  }
+  [[nodiscard]] const void* store_identity() const noexcept override { return store_; }
+  [[nodiscard]] std::string_view kind() const noexcept override { return "semaphore"; }
+  [[nodiscard]] std::string_view key() const noexcept override { return semaphore_.key(); }
+  [[nodiscard]] std::shared_ptr<Logger> logger() const override { return logger_; }
+
+  const void* store_ = nullptr;
+  std::shared_ptr<Logger> logger_;
+
+ private:
+  Semaphore semaphore_;
+};
+
 }  // namespace
 
 void validate_semaphore_limit(std::uint64_t limit) {
@@ -44,6 +66,7 @@ Semaphore::Semaphore(std::string key, std::uint32_t limit, std::shared_ptr<LockS
       owner_(owner.empty() ? detail::new_owner_token() : std::move(owner)),
       limit_(limit),
       ttl_(ttl),
+      state_(std::make_shared<State>()),
       store_(std::move(store)),
       options_(std::move(options)) {
   semaphores_ = semaphore_store_of(store_, key_);
@@ -59,11 +82,14 @@ Semaphore::Semaphore(const Semaphore& other)
       owner_(other.owner_),
       limit_(other.limit_),
       ttl_(other.ttl_),
-      expiration_ms_(other.expiration_ms_.load()),
+      state_(std::make_shared<State>()),
       store_(other.store_),
       semaphores_(other.semaphores_),
       waitable_(other.waitable_),
-      options_(other.options_) {}
+      options_(other.options_) {
+  state_->expiration_ms.store(other.state_->expiration_ms.load());
+  state_->held.store(other.state_->held.load());
+}
 
 Semaphore& Semaphore::operator=(const Semaphore& other) {
   if (this != &other) {
@@ -71,7 +97,10 @@ Semaphore& Semaphore::operator=(const Semaphore& other) {
     owner_ = other.owner_;
     limit_ = other.limit_;
     ttl_ = other.ttl_;
-    expiration_ms_.store(other.expiration_ms_.load());
+    auto state = std::make_shared<State>();
+    state->expiration_ms.store(other.state_->expiration_ms.load());
+    state->held.store(other.state_->held.load());
+    state_ = std::move(state);
     store_ = other.store_;
     semaphores_ = other.semaphores_;
     waitable_ = other.waitable_;
@@ -80,12 +109,14 @@ Semaphore& Semaphore::operator=(const Semaphore& other) {
   return *this;
 }
 
+// A moved-from semaphore keeps sharing the state (it has no store left to act on, but its
+// accessors still answer).
 Semaphore::Semaphore(Semaphore&& other) noexcept
     : key_(std::move(other.key_)),
       owner_(std::move(other.owner_)),
       limit_(other.limit_),
       ttl_(other.ttl_),
-      expiration_ms_(other.expiration_ms_.load()),
+      state_(other.state_),
       store_(std::move(other.store_)),
       semaphores_(other.semaphores_),
       waitable_(other.waitable_),
@@ -97,7 +128,7 @@ Semaphore& Semaphore::operator=(Semaphore&& other) noexcept {
     owner_ = std::move(other.owner_);
     limit_ = other.limit_;
     ttl_ = other.ttl_;
-    expiration_ms_.store(other.expiration_ms_.load());
+    state_ = other.state_;
     store_ = std::move(other.store_);
     semaphores_ = other.semaphores_;
     waitable_ = other.waitable_;
@@ -107,7 +138,9 @@ Semaphore& Semaphore::operator=(Semaphore&& other) noexcept {
 }
 
 void Semaphore::mark_acquired(const Acquired& acquired) {
-  expiration_ms_.store(ttl_ ? to_epoch_ms(acquired.written_at) + ttl_->count() : kNoExpiration);
+  state_->expiration_ms.store(ttl_ ? to_epoch_ms(acquired.written_at) + ttl_->count()
+                                   : kNoExpiration);
+  state_->held.store(true);
   const auto& logger = options_->logger;
   if (logger && logger->enabled(LogLevel::debug)) {
     logger->log(LogLevel::debug, "Semaphore permit acquired",
@@ -152,6 +185,7 @@ bool Semaphore::acquire_immediately() {
 
 void Semaphore::release() {
   semaphores_->remove_permit(key_, owner_);
+  state_->held.store(false);
   detail::local_release(store_.get(), detail::QueueKind::semaphore, key_);
   const auto& logger = options_->logger;
   if (logger && logger->enabled(LogLevel::debug)) {
@@ -188,20 +222,74 @@ void Semaphore::extend(Duration duration) {
   validate_ttl(duration);
   const std::int64_t before = epoch_ms_now();
   semaphores_->extend_permit(key_, owner_, duration);
-  expiration_ms_.store(before + duration.count());
+  state_->expiration_ms.store(before + duration.count());
+  const auto& logger = options_->logger;
+  if (logger && logger->enabled(LogLevel::debug)) {
+    logger->log(LogLevel::debug, "Semaphore permit extended",
+                {{"key", key_}, {"duration", format_duration(duration)}});
+  }
 }
 
 std::uint32_t Semaphore::holders() { return semaphores_->count_permits(key_); }
 
 bool Semaphore::is_expired() const {
-  const auto expiration = expiration_ms_.load();
+  const auto expiration = state_->expiration_ms.load();
   return expiration != kNoExpiration && expiration < epoch_ms_now();
 }
 
 std::optional<Duration> Semaphore::remaining_time() const {
-  const auto expiration = expiration_ms_.load();
+  const auto expiration = state_->expiration_ms.load();
   if (expiration == kNoExpiration) return std::nullopt;
   return Duration(std::max<std::int64_t>(0, expiration - epoch_ms_now()));
+}
+
+KeepAlive Semaphore::keep_alive() {
+  if (!ttl_) {
+    throw InvalidArgumentError("cannot keep alive the permit of semaphore \"" + key_ +
+                               "\": it has no TTL (it never expires, so it needs no extending)");
+  }
+  if (!state_->held.load()) {
+    throw InvalidArgumentError("cannot keep alive the permit of semaphore \"" + key_ +
+                               "\": this object holds none (never acquired, or given back); "
+                               "acquire one first");
+  }
+  if (is_expired()) {
+    throw InvalidArgumentError("cannot keep alive the permit of semaphore \"" + key_ +
+                               "\": its lease ran out; acquire one again");
+  }
+  return start_keep_alive();
+}
+
+KeepAlive Semaphore::start_keep_alive() {
+  // The lease end this object knows, moved to the steady clock the keep-alive runs on.
+  const auto now = std::chrono::steady_clock::now();
+  const std::int64_t left_ms = state_->expiration_ms.load() - epoch_ms_now();
+  Semaphore shared(*this);
+  shared.state_ = state_;
+  auto lease = std::make_shared<SemaphoreLease>(std::move(shared));
+  lease->store_ = store_.get();
+  lease->logger_ = options_->logger;
+  return KeepAlive::start(std::move(lease), now + Duration(left_ms));
+}
+
+void Semaphore::release_lost() noexcept {
+  // The permit may still be ours in the store (the store failed, then came back): give it
+  // back if so, quietly; it is not ours, or it expires with its TTL, otherwise.
+  try {
+    release();
+  } catch (const std::exception& e) {
+    const auto& logger = options_->logger;
+    if (logger && logger->enabled(LogLevel::debug)) {
+      logger->log(LogLevel::debug, "Release of a lost semaphore permit failed",
+                  {{"key", key_}, {"error", e.what()}});
+    }
+  } catch (...) {
+  }
+}
+
+void Semaphore::throw_lost(const KeepAlive& keep) {
+  throw LockLostError("the permit of semaphore \"" + key_ + "\" was lost while the callback ran (" +
+                      keep.lost_reason() + "); the work was not protected to its end");
 }
 
 void Semaphore::lock() {

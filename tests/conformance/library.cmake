@@ -9,5 +9,8 @@ add_library(verrou_testing OBJECT
   ${verrou_testing_dir}/semaphore.cpp ${verrou_testing_dir}/server.cpp)
 add_library(verrou::testing ALIAS verrou_testing)
 set_target_properties(verrou_testing PROPERTIES EXPORT_NAME testing)
-target_link_libraries(verrou_testing PUBLIC verrou_core GTest::gtest)
+# The project's tests link verrou_internal (the library, or its static twin when libverrou is
+# shared); installed users link verrou::core.
+target_link_libraries(verrou_testing PUBLIC $<BUILD_INTERFACE:verrou_internal>
+                      $<INSTALL_INTERFACE:verrou::core> GTest::gtest)
 verrou_set_warnings(verrou_testing)

@@ -6,7 +6,9 @@
 # fails any operation slower than --max-op, and any other error kind), the store must recover
 # (locks taken after the last failure), and no two holders may overlap.
 #
-#   tests/faults/restart.sh <verrou_mutex_check> redis|redis-cluster|postgres|mariadb|dynamodb|sqlite [seconds]
+#   tests/faults/restart.sh <verrou_mutex_check> redis|redis-cluster|postgres|mariadb|dynamodb|sqlite [seconds [checker options…]]
+#
+# Checker options after the seconds go to its `run` (e.g. `--limit 2`: semaphores).
 #
 # Every server here is a private one on its own port and folder, so the shared test servers
 # (and the tests running beside this one) are never disturbed:
@@ -26,6 +28,7 @@ set -euo pipefail
 checker="$1"
 kind="$2"
 seconds="${3:-14}"
+checker_options=("${@:4}")
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 export PATH="$PATH:/usr/sbin"
 
@@ -168,7 +171,8 @@ esac
 
 log "checker on $url for ${seconds}s"
 "$checker" run --store "$url" --processes 2 --threads 2 --keys 4 --seconds "$seconds" \
-  --ttl 3s --acquire-timeout 3s --max-op 12s --expect-recovery --dir "$work/check" &
+  --ttl 3s --acquire-timeout 3s --max-op 12s --expect-recovery --dir "$work/check" \
+  "${checker_options[@]}" &
 checker_pid=$!
 # One stop/start cycle every 6 s while at least 4 s of the run would remain after it, so a
 # 10-second run sees one outage and a longer one many.

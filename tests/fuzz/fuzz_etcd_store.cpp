@@ -4,7 +4,7 @@
 // loopback port answers the store's requests one by one from the input: chunks separated by
 // "\xff\xff", each chunk's first byte choosing the HTTP status and the rest being the body;
 // once the chunks run out, connections are refused. The first byte of the input chooses
-// whether the store authenticates (odd) or not. The store runs one of each operation, locks
+// whether the store authenticates (bit 0) and its expiry mode (bit 1: clock, else lease). The store runs one of each operation, locks
 // and semaphores; every call must return or throw a verrou::Error: no crash, no hang, no other
 // exception.
 #include <signal.h>
@@ -46,6 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       .connect_timeout = verrou::Duration(200),
       .request_timeout = verrou::Duration(500),
       .operation_timeout = verrou::Duration(60),
+      .expiry = (data[0] & 2U) != 0 ? verrou::EtcdExpiry::clock : verrou::EtcdExpiry::lease,
   });
   const std::string key = "fuzz";
   const std::string owner = "0123456789abcdef0123456789abcdef";

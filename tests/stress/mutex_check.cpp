@@ -4,10 +4,10 @@
 //
 //   verrou_mutex_check run   --store URL [--store-env VAR] [--processes N] [--threads M]
 //                            [--keys K] [--seconds S] [--ttl D] [--hold-us U] [--dir D]
-//                            [--allow-faults]
+//                            [--allow-faults] [--limit N]
 //                            [--expect-recovery] [--max-op D] [--min-cycles N]
 //   verrou_mutex_check check --dir D [--allow-faults] [--expect-recovery] [--max-op D] ...
-//   verrou_mutex_check pause --store URL [--ttl D]
+//   verrou_mutex_check pause --store URL [--ttl D] [--limit N]
 //   verrou_mutex_check hog-sqlite --dir D [--seconds S]
 //
 // `run` forks N processes of M threads each; every thread loops on a handful of keys:
@@ -43,11 +43,23 @@
 //    tokens); writes it refuses from holders whose lease ran out (stalled ones) are counted
 //    apart, as stale holders caught by their token (--expect-refusals: at least one).
 //
+// With --limit N, every worker takes a permit of a semaphore of N permits per key instead of a
+// lock, and the checks become (semaphore_checks.hpp): never more than N holds of a key with
+// valid leases at one instant by the clock, nor more than N holds released in time inside at
+// once in the order of the per-key sequence numbers each hold takes on entry and on exit; the
+// release accounting, the time limits and the final check (no permit left held) as for locks.
+// Semaphores give no fencing tokens: there is no protected counter (N holders write side by
+// side) nor fenced resource, and --stall-every stalls holders past their TTL all the same
+// (their permits must be free for others meanwhile; --expect-refusals then asks that some
+// stalled holder found its release refused).
+//
 // `pause` checks that a holder frozen past its TTL (SIGSTOP … SIGCONT) finds release and
 // extend refused with LockNotOwnedError (also on a lock whose lease ran out untaken), that its
 // keep-alive signals the loss at once when it runs again, that its late write is refused by
 // the fenced resource once the new holder (with a higher token) wrote, and that the new
-// holder's lock survives.
+// holder's lock survives. With --limit N it checks the same of a semaphore's permit
+// (semaphore_pause.cpp): frozen past its TTL, its permit is free for N new holders, which
+// keep theirs when it thaws.
 //
 // `hog-sqlite` holds an exclusive transaction on D/stress.db for S seconds: the SQLite
 // store's writers then wait out their busy timeout and fail (the fault tests use it).
@@ -76,6 +88,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -88,6 +101,8 @@
 #include <vector>
 
 #include "fenced_resource.hpp"
+#include "semaphore_checks.hpp"
+#include "semaphore_pause.hpp"
 #include "verrou/verrou.hpp"
 
 #ifdef VERROU_HAS_SQLITE
@@ -128,6 +143,7 @@ struct Options {
   Duration acquire_timeout{5000};
   long stall_every = 0;  // every Nth hold of a thread stalls past its TTL (0: never)
   bool expect_refusals = false;
+  std::uint32_t limit = 0;  // 0: locks; else permits of a semaphore of this many
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -136,9 +152,9 @@ struct Options {
                "         [--threads M] [--keys K] [--seconds S] [--ttl D|forever] [--hold-us U]\n"
                "         [--dir D] [--allow-faults] [--expect-recovery] [--max-op D]\n"
                "         [--min-cycles N] [--acquire-timeout D] [--stall-every N]\n"
-               "         [--expect-refusals]\n"
+               "         [--expect-refusals] [--limit N]\n"
                "       verrou_mutex_check check --dir D [same checking options]\n"
-               "       verrou_mutex_check pause --store URL [--ttl D]\n"
+               "       verrou_mutex_check pause --store URL [--ttl D] [--limit N]\n"
                "       verrou_mutex_check hog-sqlite --dir D [--seconds S]\n";
   std::exit(kExitUsage);
 }
@@ -186,6 +202,10 @@ Options parse_options(int argc, char** argv) {
         o.stall_every = std::stol(value());
       } else if (name == "--expect-refusals") {
         o.expect_refusals = true;
+      } else if (name == "--limit") {
+        const auto limit = std::stoull(value());
+        verrou::validate_semaphore_limit(limit);
+        o.limit = static_cast<std::uint32_t>(limit);
       } else {
         usage("unknown option " + name);
       }
@@ -258,6 +278,7 @@ struct Hold {
   char fenced = '-';           // the fenced write: 'a' accepted, 'r' refused, '-' none
   std::int64_t written_at = 0; // just after the fenced write
   int stalled = 0;             // 1: stalled past its TTL before writing
+  std::int64_t exit_fence = 0; // --limit: the sequence number taken before release (else 0)
   std::string process;  // log file, for messages
 };
 
@@ -277,7 +298,8 @@ class Log {
     line << "hold " << h.key << ' ' << h.owner << ' ' << h.fence << ' ' << h.called_at << ' '
          << h.acquired_at << ' ' << h.released_at << ' ' << h.release_done << ' ' << h.lease_end
          << ' ' << h.seen << ' ' << outcome_name(h.release) << ' ' << outcome_name(h.second_release)
-         << ' ' << h.token << ' ' << h.fenced << ' ' << h.written_at << ' ' << h.stalled << '\n';
+         << ' ' << h.token << ' ' << h.fenced << ' ' << h.written_at << ' ' << h.stalled << ' '
+         << h.exit_fence << '\n';
     add(line.str());
   }
   void op(const OpRecord& r) {
@@ -366,7 +388,10 @@ void worker_thread(const Options& o, const std::vector<std::string>& keys,
     const int k = static_cast<int>(rng() % static_cast<unsigned>(o.keys));
     Hold h;
     h.key = k;
-    auto lock = locks.create_lock(keys[static_cast<std::size_t>(k)], o.ttl);
+    const auto& key = keys[static_cast<std::size_t>(k)];
+    verrou::stress::LockOrPermit lock =
+        o.limit > 0 ? verrou::stress::LockOrPermit(locks.create_semaphore(key, o.limit, o.ttl))
+                    : verrou::stress::LockOrPermit(locks.create_lock(key, o.ttl));
     h.owner = lock.owner();
     h.called_at = realtime_ns();
     bool acquired = false;
@@ -400,20 +425,26 @@ void worker_thread(const Options& o, const std::vector<std::string>& keys,
     const auto token = lock.fencing_token();
     if (token) h.token = static_cast<std::int64_t>(*token);
     h.fence = next_fence(fence_fds[static_cast<std::size_t>(k)]);
-    h.seen = read_number(counter_fds[static_cast<std::size_t>(k)]);
+    // N permit holders write side by side: no counter only they protect.
+    if (o.limit == 0) h.seen = read_number(counter_fds[static_cast<std::size_t>(k)]);
     std::this_thread::sleep_for(std::chrono::microseconds(o.hold_us));
     // A stalled holder (a paused process) writes past its lease, to the fenced resource
-    // only: without a token nothing could stop its write, so it stalls only with one.
-    h.stalled = token && o.ttl && o.stall_every > 0 && (cycle + 1) % o.stall_every == 0 ? 1 : 0;
+    // only: without a token nothing could stop its write, so it stalls only with one. A
+    // permit holder writes nothing: it stalls all the same, and its permit must be free.
+    h.stalled = (token || o.limit > 0) && o.ttl && o.stall_every > 0 &&
+                        (cycle + 1) % o.stall_every == 0
+                    ? 1
+                    : 0;
     if (h.stalled != 0) {
       std::this_thread::sleep_for(*o.ttl + std::chrono::milliseconds(50));
-    } else {
+    } else if (o.limit == 0) {
       write_number(counter_fds[static_cast<std::size_t>(k)], h.seen + 1);
     }
     if (token) {
       h.fenced = fenced[static_cast<std::size_t>(k)]->write(*token) ? 'a' : 'r';
       h.written_at = realtime_ns();
     }
+    if (o.limit > 0) h.exit_fence = next_fence(fence_fds[static_cast<std::size_t>(k)]);
     h.released_at = realtime_ns();
     auto try_release = [&](const char* name) {
       const std::int64_t started = realtime_ns();
@@ -479,6 +510,18 @@ std::string probe(const Options& o) {
     try {
       auto store = verrou::open_store(replace_dir(o.store, o.dir));
       (void)store->exists(key_names(o.dir, 1)[0] + ":probe");
+      if (o.limit > 0) {
+        auto* semaphores = dynamic_cast<verrou::SemaphoreStore*>(store.get());
+        if (semaphores == nullptr) {
+          // Not a server that is down: a store named for semaphores that has none.
+          const std::string text = "--limit: the store " + verrou::redact_url(o.store) +
+                                   " has no semaphores (it does not implement "
+                                   "verrou::SemaphoreStore)";
+          if (::write(fds[1], text.data(), text.size()) < 0) std::_Exit(3);
+          std::_Exit(kExitUsage);
+        }
+        (void)semaphores->count_permits(key_names(o.dir, 1)[0] + ":probe");
+      }
     } catch (const std::exception& e) {
       why = e.what();
       if (why.empty()) why = "unknown error";
@@ -497,6 +540,7 @@ std::string probe(const Options& o) {
   ::close(fds[0]);
   int status = 0;
   ::waitpid(pid, &status, 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kExitUsage) usage(why);
   if (why.empty() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) why = "probe crashed";
   return why;
 }
@@ -528,13 +572,50 @@ std::string ms(std::int64_t ns) {
 
 std::string describe(const Hold& h) {
   std::ostringstream out;
-  out << "[key " << h.key << " owner " << h.owner.substr(0, 8) << " fence " << h.fence
+  out << "[key " << h.key << " owner " << h.owner.substr(0, 8) << " fence " << h.fence;
+  if (h.exit_fence != 0) out << "-" << h.exit_fence;
+  out
       << " acquired " << h.acquired_at << " released " << h.released_at << " lease end "
       << (h.lease_end == kNever ? std::string("never") : std::to_string(h.lease_end)) << " release "
       << outcome_name(h.release);
   if (h.token >= 0) out << " token " << h.token << " write " << h.fenced;
   out << " (" << h.process << ")]";
   return out.str();
+}
+
+// --limit N: never more than N holds of the key inside at once, by the clock and by the order
+// of their sequence numbers (semaphore_checks.hpp).
+void check_permits(std::uint32_t limit, int key, const std::vector<Hold>& holds,
+                   const std::function<void(const std::string&)>& violation) {
+  std::vector<verrou::stress::PermitInterval> intervals;
+  for (std::size_t i = 0; i < holds.size(); ++i) {
+    const Hold& h = holds[i];
+    intervals.push_back({.start = h.acquired_at,
+                         .end = std::min(h.released_at, h.lease_end),
+                         .entry = h.fence,
+                         .exit = h.exit_fence,
+                         .in_time = h.release == Outcome::kOk && h.released_at < h.lease_end &&
+                                    h.stalled == 0,
+                         .index = i});
+  }
+  auto describe_all = [&](const std::vector<std::size_t>& inside) {
+    std::string text;
+    for (const auto i : inside) text += " " + describe(holds[i]);
+    return text;
+  };
+  verrou::stress::check_limit_by_clock(
+      intervals, limit, [&](const std::vector<std::size_t>& inside, std::int64_t at) {
+        violation("EXCESS on key " + std::to_string(key) + ": " + std::to_string(inside.size()) +
+                  " holders with valid leases at " + std::to_string(at) + " (limit " +
+                  std::to_string(limit) + "):" + describe_all(inside));
+      });
+  verrou::stress::check_limit_by_order(
+      intervals, limit, [&](const std::vector<std::size_t>& inside, std::int64_t at) {
+        violation("EXCESS IN ORDER on key " + std::to_string(key) + ": " +
+                  std::to_string(inside.size()) + " holders inside at sequence number " +
+                  std::to_string(at) + " (limit " + std::to_string(limit) + "):" +
+                  describe_all(inside));
+      });
 }
 
 CheckResult check_logs(const Options& o, std::vector<std::string>& fatal) {
@@ -559,7 +640,7 @@ CheckResult check_logs(const Options& o, std::vector<std::string>& fatal) {
         std::string rel2;
         fields >> h.key >> h.owner >> h.fence >> h.called_at >> h.acquired_at >> h.released_at >>
             h.release_done >> h.lease_end >> h.seen >> rel >> rel2 >> h.token >> h.fenced >>
-            h.written_at >> h.stalled;
+            h.written_at >> h.stalled >> h.exit_fence;
         if (!fields) {
           violation("unreadable log line in " + name + ": " + line);
           continue;
@@ -630,6 +711,10 @@ CheckResult check_logs(const Options& o, std::vector<std::string>& fatal) {
         violation("second release: unexpected error " + describe(h));
       }
     }
+    if (o.limit > 0) {
+      check_permits(o.limit, key, holds, violation);
+      continue;
+    }
     // Overlap while both leases were valid: sweep by acquisition time.
     std::sort(holds.begin(), holds.end(),
               [](const Hold& a, const Hold& b) { return a.acquired_at < b.acquired_at; });
@@ -697,6 +782,16 @@ void check_keys_free(const Options& o, const CheckResult& r, std::vector<std::st
   if (r.ghost_releases > 0 || !r.violations.empty()) return;
   try {
     auto store = verrou::open_store(replace_dir(o.store, o.dir));
+    if (o.limit > 0) {
+      auto* semaphores = dynamic_cast<verrou::SemaphoreStore*>(store.get());
+      for (const auto& key : key_names(o.dir, o.keys)) {
+        if (const auto held = semaphores->count_permits(key); held > 0) {
+          problems.push_back("LEFT HELD: " + std::to_string(held) + " permits of " + key +
+                             " are held after every holder gave its permit back");
+        }
+      }
+      return;
+    }
     for (const auto& key : key_names(o.dir, o.keys)) {
       if (store->exists(key)) {
         problems.push_back("LEFT HELD: " + key + " is held after every holder released it");
@@ -715,8 +810,12 @@ int report(const Options& o, CheckResult r, const std::vector<std::string>& fata
                            std::to_string(o.min_cycles) + " expected)");
   }
   // Only a store that gives tokens can refuse a stale holder; on others the stalls are off.
-  if (o.expect_refusals && r.tokens > 0 && r.stale_refused == 0) {
+  if (o.expect_refusals && o.limit == 0 && r.tokens > 0 && r.stale_refused == 0) {
     r.violations.push_back("no stale write was refused by its fencing token (--expect-refusals)");
+  }
+  // A permit holder stalled past its TTL finds its release refused: its permit ran out.
+  if (o.expect_refusals && o.limit > 0 && r.expiries == 0) {
+    r.violations.push_back("no stalled holder found its release refused (--expect-refusals)");
   }
   if (o.expect_recovery) {
     if (r.storage_errors == 0) {
@@ -727,7 +826,10 @@ int report(const Options& o, CheckResult r, const std::vector<std::string>& fata
     }
   }
   std::cout << "mutex_check " << verrou::redact_url(o.store) << ": " << r.cycles
-            << " lock cycles verified (" << o.processes << " processes x " << o.threads
+            << (o.limit > 0 ? " permit cycles of semaphores of " + std::to_string(o.limit) +
+                                  " verified ("
+                            : std::string(" lock cycles verified ("))
+            << o.processes << " processes x " << o.threads
             << " threads, " << o.keys << " keys), " << r.expiries << " expiries, "
             << r.ghost_releases << " failed releases, " << r.storage_errors
             << " storage errors (longest " << ms(r.longest_failed_op) << "), " << r.timeouts
@@ -808,6 +910,11 @@ int pause_test(Options o) {
     return servers_required() ? kExitViolation : kExitSkip;
   }
   const std::string key = key_names(o.dir, 1)[0] + ":paused";
+  if (o.limit > 0) {
+    const int code = verrou::stress::pause_permit_holder(url, ttl, o.limit, key);
+    fs::remove_all(o.dir);
+    return code == 0 ? kExitOk : kExitViolation;
+  }
   int to_child[2];
   int from_child[2];
   if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) throw std::runtime_error("pipe failed");

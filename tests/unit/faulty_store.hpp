@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// A memory store whose extensions can be made to fail or hang on demand, recording when each
-// extension was asked for: the keep-alive's unit tests hold "the store" unreachable with it.
+// A memory store whose extensions (of locks and of semaphore permits) can be made to fail or
+// hang on demand, recording when each extension was asked for: the keep-alive's unit tests
+// hold "the store" unreachable with it.
 #pragma once
 
 #include <chrono>
@@ -17,7 +18,7 @@
 
 namespace verrou::testing_support {
 
-class FaultyStore : public LockStore, public FencingLockStore {
+class FaultyStore : public LockStore, public FencingLockStore, public SemaphoreStore {
  public:
   using Clock = std::chrono::steady_clock;
   enum class Mode { pass, fail, hang };
@@ -63,24 +64,48 @@ class FaultyStore : public LockStore, public FencingLockStore {
   void force_remove(const std::string& key) override { inner_->force_remove(key); }
   bool exists(const std::string& key) override { return inner_->exists(key); }
   void extend(const std::string& key, const std::string& owner, Duration duration) override {
-    const auto called = Clock::now();
-    {
-      std::unique_lock lock(mutex_);
-      ++extend_calls_;
-      if (mode_ == Mode::fail) throw LockStorageError("injected failure (extend)");
-      if (mode_ == Mode::hang) {
-        ++hanging_;
-        changed_.wait(lock, [&] { return mode_ != Mode::hang; });
-        --hanging_;
-        throw LockStorageError("injected timeout (extend)");
-      }
-    }
+    const auto called = before_extension("extend");
     inner_->extend(key, owner, duration);
+    extended(called);
+  }
+
+  bool save_permit(const std::string& key, const std::string& holder, std::uint32_t limit,
+                   std::optional<Duration> ttl) override {
+    return inner_->save_permit(key, holder, limit, ttl);
+  }
+  void remove_permit(const std::string& key, const std::string& holder) override {
+    inner_->remove_permit(key, holder);
+  }
+  void extend_permit(const std::string& key, const std::string& holder,
+                     Duration duration) override {
+    const auto called = before_extension("extend_permit");
+    inner_->extend_permit(key, holder, duration);
+    extended(called);
+  }
+  std::uint32_t count_permits(const std::string& key) override {
+    return inner_->count_permits(key);
+  }
+
+ private:
+  // Counts the call and applies the mode; returns when it was called.
+  Clock::time_point before_extension(const std::string& operation) {
+    const auto called = Clock::now();
+    std::unique_lock lock(mutex_);
+    ++extend_calls_;
+    if (mode_ == Mode::fail) throw LockStorageError("injected failure (" + operation + ")");
+    if (mode_ == Mode::hang) {
+      ++hanging_;
+      changed_.wait(lock, [&] { return mode_ != Mode::hang; });
+      --hanging_;
+      throw LockStorageError("injected timeout (" + operation + ")");
+    }
+    return called;
+  }
+  void extended(Clock::time_point called) {
     const std::lock_guard lock(mutex_);
     extended_at_.push_back(called);
   }
 
- private:
   std::shared_ptr<MemoryStore> inner_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "faulty_store.hpp"
+#include "keep_alive_support.hpp"
 #include "verrou/drivers/memory.hpp"
 #include "verrou/errors.hpp"
 #include "verrou/keep_alive.hpp"
@@ -28,53 +29,11 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing_support::FaultyStore;
+using testing_support::eventually;
+using testing_support::LossClock;
+using testing_support::RecordingLogger;
+using testing_support::wait_until;
 using Clock = std::chrono::steady_clock;
-
-class RecordingLogger : public Logger {
- public:
-  [[nodiscard]] bool enabled(LogLevel level) const noexcept override {
-    return level >= LogLevel::info;
-  }
-  void log(LogLevel level, std::string_view message,
-           std::initializer_list<LogField> fields) noexcept override {
-    std::string line = std::string(to_string(level)) + " " + std::string(message);
-    for (const auto& f : fields) line += " " + std::string(f.name) + "=" + f.value;
-    const std::lock_guard lock(mutex_);
-    lines_.push_back(line);
-  }
-  std::vector<std::string> lines() const {
-    const std::lock_guard lock(mutex_);
-    return lines_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<std::string> lines_;
-};
-
-// When a token was stopped, seen from a callback (which runs the moment it is stopped).
-class LossClock {
- public:
-  explicit LossClock(std::stop_token token)
-      : callback_(std::move(token), [this] { at_.store(Clock::now().time_since_epoch().count()); }) {}
-  [[nodiscard]] bool fired() const { return at_.load() != 0; }
-  [[nodiscard]] Clock::time_point at() const {
-    return Clock::time_point(Clock::duration(at_.load()));
-  }
-
- private:
-  std::atomic<Clock::rep> at_{0};
-  std::stop_callback<std::function<void()>> callback_;
-};
-
-bool wait_until(const std::function<bool()>& condition, Clock::duration timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
 
 // The start of the last extension that succeeded: the lease the keep-alive knows ends no later
 // than this + the TTL.
@@ -241,19 +200,6 @@ TEST(KeepAlive, StoreFailingUntilTheLeaseEndIsSignalledJustBeforeIt) {
 // lease end, while the extension is stuck.
 TEST(KeepAlive, HangingStoreIsSignalledBeforeTheLeaseEnd) {
   expect_loss_just_before_the_lease_end(FaultyStore::Mode::hang, "ka:hang", "did not answer");
-}
-
-// Runs `attempt` (which returns what went wrong, or "" when all went well) up to `tries`
-// times: on a machine that does not run this process for a while, a timing check cannot pass
-// whatever the code does, but a broken one fails every try.
-void eventually(int tries, const std::function<std::string()>& attempt) {
-  std::string failures;
-  for (int i = 0; i < tries; ++i) {
-    const std::string failure = attempt();
-    if (failure.empty()) return;
-    failures += "\n  try " + std::to_string(i + 1) + ": " + failure;
-  }
-  ADD_FAILURE() << "failed every try:" << failures;
 }
 
 // Extensions of a store that hangs must not delay those of another store: the healthy one's

@@ -88,13 +88,60 @@ class VERROU_EXPORT DatabaseAdapter {
                                     const std::optional<std::string>& owner) = 0;
 
   /// Sets the expiration of `key` to the database's now + `duration`, but only when `owner`
-  /// holds it and it is live. Returns the number of rows changed (0 or 1).
+  /// holds it and it is live. Returns the number of rows changed (0 or 1). A 0 is checked by
+  /// reading the row back (`get_lock`), so an adapter whose database counts only rows whose
+  /// value changed (MySQL without CLIENT_FOUND_ROWS) needs nothing more.
   virtual std::uint64_t extend_lock(const std::string& key, const std::string& owner,
                                     Duration duration) = 0;
 
   /// Reads the row of `key`, with `expired` judged by the database's clock; nullopt when
   /// there is no row.
   virtual std::optional<DatabaseLockRow> get_lock(const std::string& key) = 0;
+
+  /// Optional, for fencing tokens: whether this adapter implements `acquire_fenced_lock`.
+  /// Default false: the store then gives no tokens (`DatabaseStore::gives_fencing_tokens`).
+  /// Thread safety: pure.
+  [[nodiscard]] virtual bool gives_fencing_tokens() const noexcept { return false; }
+
+  /// Optional, for fencing tokens: takes the lock as `insert_lock` and `acquire_expired_lock`
+  /// do (a new row, or an expired row given to `owner`) and, in the same statement or
+  /// transaction, raises the key's fencing counter by at least one and returns its new value;
+  /// nullopt, changing nothing, when the key's row is live (whoever holds it, `owner` too).
+  ///
+  /// The counter must survive the row (releases delete rows) and the server's restarts: keep
+  /// it in a table of its own, one row per key (verrou-cpp's adapters use
+  /// `<table>_fencing (key, token)`, created by `create_table_if_not_exists`). Raising it in
+  /// the transaction that takes the lock is what keeps tokens in the order holders hold the
+  /// lock, whatever crashes and races happen; docs/database.md shows the statements.
+  /// Thread safety: as the other members.
+  virtual std::optional<std::uint64_t> acquire_fenced_lock(const std::string& key,
+                                                           const std::string& owner,
+                                                           std::optional<Duration> ttl);
+
+  /// Optional, for semaphores: whether this adapter implements the permit members below.
+  /// Default false: the store's semaphore calls then throw `InvalidArgumentError`.
+  /// Thread safety: pure.
+  [[nodiscard]] virtual bool gives_semaphores() const noexcept { return false; }
+
+  /// Optional, for semaphores: in one transaction, admits `holder` to semaphore `key` when it
+  /// has no live permit and fewer live holders than `limit`, and than the smallest limit among
+  /// them, hold one; its lease ends `ttl` after the database's now (nullopt: never). Returns
+  /// whether it was admitted. The count and the insertion must not interleave with another
+  /// admission of the key (verrou-cpp's adapters lock a header row of the key first). Keep the
+  /// holders apart from the locks (another table), so a lock and a semaphore of one name never
+  /// meet.
+  virtual bool insert_permit(const std::string& key, const std::string& holder,
+                             std::uint32_t limit, std::optional<Duration> ttl);
+  /// Optional, for semaphores: deletes `holder`'s live permit of `key`; rows deleted (0 or 1).
+  virtual std::uint64_t delete_permit(const std::string& key, const std::string& holder);
+  /// Optional, for semaphores: sets the lease of `holder`'s live permit of `key` to the
+  /// database's now + `duration`; rows changed (0 or 1; a 0 is checked with `holds_permit`).
+  virtual std::uint64_t extend_permit(const std::string& key, const std::string& holder,
+                                      Duration duration);
+  /// Optional, for semaphores: whether `holder` has a live permit of `key`.
+  virtual bool holds_permit(const std::string& key, const std::string& holder);
+  /// Optional, for semaphores: how many holders have a live permit of `key`.
+  virtual std::uint32_t count_permits(const std::string& key);
 };
 
 /// Options of `DatabaseStore`.
@@ -106,6 +153,10 @@ struct DatabaseStoreOptions {
   std::string table_name = "verrou";
   /// Creates the table when the store is made, if it is missing. Default true.
   bool auto_create_table = true;
+  /// Gives fencing tokens when the adapter can (`DatabaseAdapter::gives_fencing_tokens`). False:
+  /// no tokens, and acquisitions use `insert_lock`/`acquire_expired_lock` as without them.
+  /// Default true.
+  bool fencing_tokens = true;
 };
 
 /// A lock store over any SQL database, through a `DatabaseAdapter`.
@@ -114,9 +165,19 @@ struct DatabaseStoreOptions {
 /// has expired by the database's clock. `remove` and `extend` act only for the owner of a
 /// live row. Keys and owners are limited to `kMaxDatabaseKeyLength` bytes.
 ///
+/// Fencing tokens (`FencingLockStore`) come from adapters that give them (all of
+/// verrou-cpp's do; `DatabaseAdapter::gives_fencing_tokens`): every acquisition, `save`
+/// included, then goes through `DatabaseAdapter::acquire_fenced_lock`. Semaphores
+/// (`SemaphoreStore`) likewise come from adapters that have them
+/// (`DatabaseAdapter::gives_semaphores`; verrou-cpp's SQLite, PostgreSQL, MySQL and SOCI
+/// adapters, SOCI on those three databases); on other adapters the semaphore calls throw
+/// `InvalidArgumentError`.
+///
 /// Thread safety: all members may be called concurrently, as far as the adapter allows
 /// (the adapters of verrou-cpp do).
-class VERROU_EXPORT DatabaseStore : public LockStore {
+class VERROU_EXPORT DatabaseStore : public LockStore,
+                                    public FencingLockStore,
+                                    public SemaphoreStore {
  public:
   /// Checks the options, sets the adapter's table and creates the table when
   /// `auto_create_table`. Throws `InvalidArgumentError` for a missing adapter or a bad table
@@ -133,14 +194,35 @@ class VERROU_EXPORT DatabaseStore : public LockStore {
   bool exists(const std::string& key) override;
   void extend(const std::string& key, const std::string& owner, Duration duration) override;
 
+  /// As `save`, returning the acquisition's fencing token. Throws `InvalidArgumentError` when
+  /// the adapter gives no tokens (`gives_fencing_tokens` is false).
+  std::optional<std::uint64_t> save_fenced(const std::string& key, const std::string& owner,
+                                           std::optional<Duration> ttl) override;
+  /// The adapter's `gives_fencing_tokens`.
+  [[nodiscard]] bool gives_fencing_tokens() const noexcept override { return fencing_; }
+
+  /// Semaphores (`SemaphoreStore`), through the adapter's permit members. Throw
+  /// `InvalidArgumentError` for bad input, or when the adapter has no semaphores
+  /// (`DatabaseAdapter::gives_semaphores`); `remove_permit` and `extend_permit` throw
+  /// `LockNotOwnedError` when `holder` has no live permit.
+  bool save_permit(const std::string& key, const std::string& holder, std::uint32_t limit,
+                   std::optional<Duration> ttl) override;
+  void remove_permit(const std::string& key, const std::string& holder) override;
+  void extend_permit(const std::string& key, const std::string& holder,
+                     Duration duration) override;
+  std::uint32_t count_permits(const std::string& key) override;
+
   /// The adapter the store runs on.
   [[nodiscard]] const std::shared_ptr<DatabaseAdapter>& adapter() const { return adapter_; }
   /// The lock table's name.
   [[nodiscard]] const std::string& table_name() const { return table_; }
 
  private:
+  bool still_held_by(const std::string& key, const std::string& owner);
+
   std::shared_ptr<DatabaseAdapter> adapter_;
   std::string table_;
+  bool fencing_ = false;
 };
 
 /// A `StoreFactory` making a `DatabaseStore` with `options`.

@@ -2,13 +2,12 @@
 //
 // drivers/etcd.hpp: locks on an etcd cluster, through its v3 JSON gateway (etcd 3.4 or later).
 //
-// A lock is one key, `<prefix>lock/<key>`, created in one transaction when it is free (or
-// its holder's lease has run out), and attached to an etcd lease so that etcd deletes it when
-// its holder vanishes. Every decision reads through the cluster's quorum (linearizable reads
-// and transactions), so a lock survives the loss of a minority of members without ever having
-// two holders. The fencing token of an acquisition is the key's create revision, which etcd
-// makes strictly greater for every write in the cluster. Waiters watch the keys (one watch
-// stream per store) and are woken when a lock is released.
+// A lock is one key, `<prefix>lock/<key>`, created in one transaction when it is free, and
+// attached to an etcd lease. Every decision reads through the cluster's quorum (linearizable
+// reads and transactions), so a lock survives the loss of a minority of members without ever
+// having two holders. The fencing token of an acquisition is the key's create revision, which
+// etcd makes strictly greater for every write in the cluster. Waiters watch the keys (one
+// watch stream per store) and are woken when a lock's key is deleted.
 //
 //   verrou::Verrou locks({
 //       .default_store = "etcd",
@@ -21,18 +20,28 @@
 // URLs (also accepted by `verrou::open_store`):
 //   etcd://[user:password@]host[:port][,host[:port]…][?options]     (port 2379 by default)
 //   etcds://[user:password@]host[:port][,…][?ca_file=…&cert_file=…&key_file=…]   (TLS)
-// Options: prefix (default "verrou/"), connect_timeout, request_timeout, operation_timeout
-// (durations: "2s", "500ms"); with etcds: ca_file, cert_file, key_file, insecure_skip_verify.
+// Options: prefix (default "verrou/"), expiry (lease or clock, below), connect_timeout,
+// request_timeout, operation_timeout (durations: "2s", "500ms"); with etcds: ca_file,
+// cert_file, key_file, insecure_skip_verify.
 //
-// Expiry: etcd leases last whole seconds (2 s at least by default), so a lock's own expiry
-// (its TTL, to the millisecond) is written in its value and judged by the clock of the process
-// that reads it, as on DynamoDB: keep the clocks of the machines sharing locks synchronised,
-// and TTLs well above their skew. The lease never ends before that expiry; it removes the key
-// of a vanished holder within about TTL + 3 s after it. See docs/etcd.md.
+// Expiry (see docs/etcd.md, "Expiry, leases and clocks"):
+//  - `lease` (the default): etcd judges expiry. A lock's key is attached to a lease that etcd
+//    ends no earlier than the holder's own expiration time, and another process may take the
+//    lock only once etcd has deleted the key: no clock of one machine is ever compared with
+//    another's. Leases last whole seconds, at least etcd's minimum (2 s by default), so a
+//    vanished holder's lock lasts its TTL rounded up to that: at most about 1.3 s (+ 0.1 % of
+//    the TTL) longer, or etcd's minimum when that is longer, plus the up to 0.5 s etcd takes
+//    to notice an expired lease; a leader change renews leases (never shortens them).
+//  - `clock`: the expiry written in the lock's value is judged by the clock of the process
+//    that reads it, as on DynamoDB: locks end at their TTL to the millisecond (sub-second TTLs
+//    work), but keep the clocks of the machines sharing locks synchronised, and TTLs well
+//    above their skew: a process whose clock runs ahead by s may take a lock up to s early.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +59,18 @@ namespace verrou {
 struct EtcdEndpoint {
   std::string host{};         ///< host name or IP address
   std::uint16_t port = 2379;  ///< client port
+};
+
+/// Who judges that a lock (or a semaphore permit) has expired: see `EtcdStoreOptions::expiry`.
+enum class EtcdExpiry {
+  /// etcd does: a lock is free once etcd has deleted its key at its lease's end. Safe whatever
+  /// the clients' clocks say; TTLs count in whole seconds (rounded up, at least etcd's minimum
+  /// lease TTL) for other processes. URL `expiry=lease`.
+  lease,
+  /// The process that reads the lock does, from the expiry written in its value and its own
+  /// clock: TTLs to the millisecond, but the machines' clocks must agree well within the
+  /// TTLs. URL `expiry=clock`.
+  clock,
 };
 
 /// How to reach etcd and where the locks live. Thread safety: plain data.
@@ -82,12 +103,21 @@ struct VERROU_EXPORT EtcdStoreOptions {
   /// Time allowed for one store operation, all members and retries included; then it fails
   /// with `LockStorageError`. Default 10 s.
   Duration operation_timeout{10000};
+  /// Who judges expiry: `EtcdExpiry::lease` (the default: etcd's leases, safe whatever the
+  /// clocks say) or `EtcdExpiry::clock` (each reader's clock; sub-second TTLs). Every process
+  /// sharing a prefix should use the same mode: a clock-mode process judges every lock it
+  /// reads by its own clock, lease-mode holders' locks included.
+  EtcdExpiry expiry = EtcdExpiry::lease;
+  /// The wall clock the store reads to write and judge expiry times; empty: the system clock.
+  /// For tests that simulate a machine whose clock is wrong.
+  std::function<std::chrono::system_clock::time_point()> clock{};
   /// Idle HTTP connections kept for reuse (one per thread that used the store at once); more
   /// concurrent callers than this open and close connections.
   std::size_t max_idle_connections = 64;
 
   /// Options from a URL (see atop this header). Throws `InvalidArgumentError` for another
-  /// scheme, a path, no host, or an unknown or malformed option.
+  /// scheme, a path, no host, or an unknown or malformed option (`expiry` other than `lease`
+  /// or `clock`).
   static EtcdStoreOptions from_url(std::string_view url);
 };
 
@@ -95,9 +125,15 @@ struct VERROU_EXPORT EtcdStoreOptions {
 ///
 /// Each operation is one linearizable request in the common case: a transaction that creates
 /// the key if absent (acquire), or deletes / rewrites it if its mod revision is still the one
-/// read (release, extend); a lock whose expiry has passed but whose key etcd has not yet
-/// removed is deleted first, conditioned on that same revision. A request whose answer was
-/// lost is sent again to the next member, and recognises its own earlier write.
+/// read (release, extend). With `EtcdExpiry::clock`, a lock whose expiry has passed but whose
+/// key etcd has not yet removed is deleted first, conditioned on that same revision; with
+/// `EtcdExpiry::lease`, only etcd deletes an expired lock's key (at its lease's end). A
+/// request whose answer was lost is sent again to the next member, and recognises its own
+/// earlier write.
+///
+/// A holder's own release or extend after its expiration time (by the expiry it wrote and its
+/// own clock) is refused with `LockNotOwnedError` in both modes, even while etcd still keeps
+/// the key: a holder past its expiration time must not believe it still holds.
 ///
 /// Errors: `LockStorageError` naming the operation, the key, the members and what etcd said
 /// (after trying every member until `operation_timeout`: retrying later can help when the

@@ -13,8 +13,8 @@
 //   // or: verrou::open_store("mysql://app:secret@db:3306/app?table=locks")   (or mariadb://)
 //
 // URL options: `table` (default verrou), `pool_size` (default 4), `connect_timeout` and
-// `query_timeout` (durations, whole seconds, default 5s and 10s), `auto_create_table`
-// (default true).
+// `query_timeout` (durations, whole seconds, default 5s and 10s), `auto_create_table`,
+// `fencing_tokens`, `prepared_statements` (each default true).
 #pragma once
 
 #include <cstddef>
@@ -46,6 +46,11 @@ struct MysqlStoreOptions {
   std::string table_name = "verrou";
   /// Creates the table when missing. Default true.
   bool auto_create_table = true;
+  /// Fencing tokens (`Lock::fencing_token()`), from a counter raised in the transaction that
+  /// takes the lock (docs/database.md). False: no tokens, and an acquisition is the single
+  /// statement it was before tokens (a little cheaper; no `<table>_fencing` needed). Default
+  /// true; URL option `fencing_tokens`.
+  bool fencing_tokens = true;
   /// Most connections open at once: threads beyond this wait for a free one. Default 4.
   std::size_t pool_size = 4;
   /// Longest wait for a new connection (whole seconds, at least 1). Default 5 s.
@@ -54,10 +59,18 @@ struct MysqlStoreOptions {
   /// least 1); past it the connection is dropped and the call throws `LockStorageError`.
   /// Default 10 s.
   Duration query_timeout{10000};
+  /// Server-side prepared statements (binary protocol), prepared once per connection: the
+  /// server parses each statement once instead of on every call. A statement the server
+  /// refuses to prepare runs as text anyway. False: every statement as text (for a proxy that
+  /// mishandles prepared statements). The fenced acquire is always one multi-statement text.
+  /// Default true; URL option `prepared_statements`.
+  bool prepared_statements = true;
   /// An open connection the application owns, to use instead of connecting: the store runs
   /// one statement at a time on it and never closes it. It must use the `utf8mb4` character
-  /// set; the store sets its session time zone to UTC. If it breaks, the store cannot
-  /// reconnect it. nullptr (the default): the store opens its own connections.
+  /// set. The store leaves its session as it is (time zone, options), and needs neither
+  /// CLIENT_FOUND_ROWS nor CLIENT_MULTI_STATEMENTS (without the latter, an acquisition takes
+  /// one round trip per statement of its transaction instead of one in all). If it breaks, the store cannot reconnect it. nullptr
+  /// (the default): the store opens its own connections.
   ::st_mysql* connection = nullptr;
 };
 
@@ -86,6 +99,20 @@ class VERROU_EXPORT MysqlAdapter final : public DatabaseAdapter {
   std::uint64_t extend_lock(const std::string& key, const std::string& owner,
                             Duration duration) override;
   std::optional<DatabaseLockRow> get_lock(const std::string& key) override;
+  /// True: one transaction takes the lock and raises the key's counter in `<table>_fencing`.
+  [[nodiscard]] bool gives_fencing_tokens() const noexcept override;
+  std::optional<std::uint64_t> acquire_fenced_lock(const std::string& key,
+                                                   const std::string& owner,
+                                                   std::optional<Duration> ttl) override;
+  /// True: the holders live in `<table>_semaphores`, counted and added in one transaction.
+  [[nodiscard]] bool gives_semaphores() const noexcept override;
+  bool insert_permit(const std::string& key, const std::string& holder, std::uint32_t limit,
+                     std::optional<Duration> ttl) override;
+  std::uint64_t delete_permit(const std::string& key, const std::string& holder) override;
+  std::uint64_t extend_permit(const std::string& key, const std::string& holder,
+                              Duration duration) override;
+  bool holds_permit(const std::string& key, const std::string& holder) override;
+  std::uint32_t count_permits(const std::string& key) override;
 
   /// Epoch milliseconds by the server's clock.
   std::int64_t database_now();

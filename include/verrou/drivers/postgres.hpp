@@ -16,9 +16,9 @@
 //   // or: verrou::open_store("postgres://app:secret@db:5432/app?table=locks&pool_size=8")
 //
 // URL options: `table` (default verrou), `pool_size` (default 4), `connect_timeout` and
-// `query_timeout` (durations, default 5s and 10s), `auto_create_table` (default true); and
-// these libpq settings, passed through: `sslmode`, `sslrootcert`, `sslcert`, `sslkey`,
-// `application_name`, `options`, `target_session_attrs`.
+// `query_timeout` (durations, default 5s and 10s), `auto_create_table` and `fencing_tokens`
+// (default true); and these libpq settings, passed through: `sslmode`, `sslrootcert`,
+// `sslcert`, `sslkey`, `application_name`, `options`, `target_session_attrs`.
 #pragma once
 
 #include <chrono>
@@ -50,6 +50,11 @@ struct PostgresStoreOptions {
   std::string table_name = "verrou";
   /// Creates the table when missing (safe when several processes start at once). Default true.
   bool auto_create_table = true;
+  /// Fencing tokens (`Lock::fencing_token()`), from a counter raised in the transaction that
+  /// takes the lock (docs/database.md). False: no tokens, and an acquisition is the single
+  /// statement it was before tokens (a little cheaper; no `<table>_fencing` needed). Default
+  /// true; URL option `fencing_tokens`.
+  bool fencing_tokens = true;
   /// Most connections open at once for statements: threads beyond this wait for a free one.
   /// A `PostgresStore` opens one more, listening connection once something waits, shared by
   /// all its waiting `acquire` calls: at most `pool_size + 1` connections. Default 4.
@@ -99,6 +104,20 @@ class VERROU_EXPORT PostgresAdapter final : public DatabaseAdapter {
   std::uint64_t extend_lock(const std::string& key, const std::string& owner,
                             Duration duration) override;
   std::optional<DatabaseLockRow> get_lock(const std::string& key) override;
+  /// True: one statement takes the lock and raises the key's counter in `<table>_fencing`.
+  [[nodiscard]] bool gives_fencing_tokens() const noexcept override;
+  std::optional<std::uint64_t> acquire_fenced_lock(const std::string& key,
+                                                   const std::string& owner,
+                                                   std::optional<Duration> ttl) override;
+  /// True: the holders live in `<table>_semaphores`, counted and added in one transaction.
+  [[nodiscard]] bool gives_semaphores() const noexcept override;
+  bool insert_permit(const std::string& key, const std::string& holder, std::uint32_t limit,
+                     std::optional<Duration> ttl) override;
+  std::uint64_t delete_permit(const std::string& key, const std::string& holder) override;
+  std::uint64_t extend_permit(const std::string& key, const std::string& holder,
+                              Duration duration) override;
+  bool holds_permit(const std::string& key, const std::string& holder) override;
+  std::uint32_t count_permits(const std::string& key) override;
 
   /// Epoch milliseconds by the server's clock.
   std::int64_t database_now();

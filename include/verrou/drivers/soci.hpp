@@ -23,7 +23,7 @@
 // URL: `soci://[user[:password]@]<backend>/<SOCI connection string>[?options]`, the
 // connection string percent-encoded (a space is %20, '?' %3F, '#' %23, '%' %25). User and
 // password, when given, are added to the connection string in the backend's syntax (and are
-// hidden by `redact_url`). Options: `dialect`, `table`, `pool_size`, `wait_timeout`,
+// hidden by `redact_url`). Options: `dialect`, `table`, `pool_size`, `wait_timeout`, `fencing_tokens`,
 // `auto_create_table`. See docs/soci.md.
 #pragma once
 
@@ -94,6 +94,11 @@ struct SociStoreOptions {
   std::string table_name = "verrou";
   /// Creates the table when missing (safe when several processes start at once). Default true.
   bool auto_create_table = true;
+  /// Fencing tokens (`Lock::fencing_token()`), from a counter raised in the transaction that
+  /// takes the lock (docs/database.md). False: no tokens, and an acquisition is the single
+  /// statement it was before tokens (a little cheaper; no `<table>_fencing` needed). Default
+  /// true; URL option `fencing_tokens`.
+  bool fencing_tokens = true;
   /// Most sessions the store opens from `connection_string`; threads beyond this wait for a
   /// free one. An in-memory SQLite database always uses one. Default 4.
   std::size_t pool_size = 4;
@@ -129,6 +134,21 @@ class VERROU_EXPORT SociAdapter final : public DatabaseAdapter {
   std::uint64_t extend_lock(const std::string& key, const std::string& owner,
                             Duration duration) override;
   std::optional<DatabaseLockRow> get_lock(const std::string& key) override;
+  /// True: the lock and the key's counter in `<table>_fencing` change in one statement or
+  /// transaction, in every dialect.
+  [[nodiscard]] bool gives_fencing_tokens() const noexcept override;
+  std::optional<std::uint64_t> acquire_fenced_lock(const std::string& key,
+                                                   const std::string& owner,
+                                                   std::optional<Duration> ttl) override;
+  /// True: the holders live in `<table>_semaphores`, counted and added in one transaction.
+  [[nodiscard]] bool gives_semaphores() const noexcept override;
+  bool insert_permit(const std::string& key, const std::string& holder, std::uint32_t limit,
+                     std::optional<Duration> ttl) override;
+  std::uint64_t delete_permit(const std::string& key, const std::string& holder) override;
+  std::uint64_t extend_permit(const std::string& key, const std::string& holder,
+                              Duration duration) override;
+  bool holds_permit(const std::string& key, const std::string& holder) override;
+  std::uint32_t count_permits(const std::string& key) override;
 
   /// The dialect in use, resolving `automatic` (which may connect to ask an ODBC driver).
   /// Throws `InvalidArgumentError` when it cannot be told (give `dialect`), or

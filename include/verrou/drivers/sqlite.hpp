@@ -15,7 +15,7 @@
 //   // or, for threads of one process only: verrou::open_store("sqlite::memory:")
 //
 // URL options: `table` (default verrou), `pool_size` (default 4), `busy_timeout` (a duration,
-// default 5s), `auto_create_table` (default true).
+// default 5s), `auto_create_table` and `fencing_tokens` (default true).
 #pragma once
 
 #include <cstddef>
@@ -42,6 +42,11 @@ struct SqliteStoreOptions {
   std::string table_name = "verrou";
   /// Creates the table when missing. Default true.
   bool auto_create_table = true;
+  /// Fencing tokens (`Lock::fencing_token()`), from a counter raised in the transaction that
+  /// takes the lock (docs/database.md). False: no tokens, and an acquisition is the single
+  /// statement it was before tokens (a little cheaper; no `<table>_fencing` needed). Default
+  /// true; URL option `fencing_tokens`.
+  bool fencing_tokens = true;
   /// Most connections open at once: threads beyond this wait for a free one. Default 4.
   /// An in-memory database always uses one connection (each SQLite in-memory connection is
   /// a database of its own), so its store's operations take turns.
@@ -81,6 +86,20 @@ class VERROU_EXPORT SqliteAdapter final : public DatabaseAdapter {
   std::uint64_t extend_lock(const std::string& key, const std::string& owner,
                             Duration duration) override;
   std::optional<DatabaseLockRow> get_lock(const std::string& key) override;
+  /// True: the counters live in `<table>_fencing`, raised in the lock's transaction.
+  [[nodiscard]] bool gives_fencing_tokens() const noexcept override;
+  std::optional<std::uint64_t> acquire_fenced_lock(const std::string& key,
+                                                   const std::string& owner,
+                                                   std::optional<Duration> ttl) override;
+  /// True: the holders live in `<table>_semaphores`, counted and added in one transaction.
+  [[nodiscard]] bool gives_semaphores() const noexcept override;
+  bool insert_permit(const std::string& key, const std::string& holder, std::uint32_t limit,
+                     std::optional<Duration> ttl) override;
+  std::uint64_t delete_permit(const std::string& key, const std::string& holder) override;
+  std::uint64_t extend_permit(const std::string& key, const std::string& holder,
+                              Duration duration) override;
+  bool holds_permit(const std::string& key, const std::string& holder) override;
+  std::uint32_t count_permits(const std::string& key) override;
 
   /// Epoch milliseconds by the database's clock (what expirations are compared with).
   std::int64_t database_now();

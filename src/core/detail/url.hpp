@@ -15,8 +15,6 @@
 #include <utility>
 #include <vector>
 
-#include "detail/export.hpp"
-
 namespace verrou::detail {
 
 struct HostPort {
@@ -24,7 +22,7 @@ struct HostPort {
   std::optional<std::uint16_t> port;   // nullopt: the scheme's default
 };
 
-struct VERROU_INTERNAL_EXPORT Url {
+struct Url {
   std::string scheme;                  // lower case
   bool has_authority = false;          // "//" followed the scheme
   std::optional<std::string> username;
@@ -42,7 +40,7 @@ struct VERROU_INTERNAL_EXPORT Url {
 };
 
 // Parses `text`; throws InvalidArgumentError naming the problem (the password never appears).
-VERROU_INTERNAL_EXPORT Url parse_url(std::string_view text);
+Url parse_url(std::string_view text);
 
 // Decodes %XX escapes; throws InvalidArgumentError for a bad escape. `what` names the part.
 std::string percent_decode(std::string_view text, std::string_view what);
@@ -51,7 +49,7 @@ std::string percent_decode(std::string_view text, std::string_view what);
 std::string redact_url_text(std::string_view text);
 
 // Reads a boolean URL option: 1/0, true/false, yes/no, on/off.
-VERROU_INTERNAL_EXPORT bool parse_bool_param(std::string_view name, std::string_view value);
+bool parse_bool_param(std::string_view name, std::string_view value);
 
 // Reads a duration URL option with parse_duration, naming the option in errors.
 }  // namespace verrou::detail

@@ -6,7 +6,9 @@
 #include <utility>
 
 #include "detail/driver_registry.hpp"
+#include "detail/text.hpp"
 #include "verrou/errors.hpp"
+#include "verrou/semaphore.hpp"
 
 namespace verrou {
 namespace {
@@ -14,45 +16,6 @@ namespace {
 // Keys and owners go into varchar columns: text in the database's character set (UTF-8), so
 // bytes that are not UTF-8 would be refused by PostgreSQL and MySQL, or mangled. NUL is
 // refused too (PostgreSQL text cannot hold it).
-bool is_utf8_text(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c == 0) return false;
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    if ((c & 0xE0U) == 0xC0U) {
-      len = 2;
-      cp = c & 0x1FU;
-    } else if ((c & 0xF0U) == 0xE0U) {
-      len = 3;
-      cp = c & 0x0FU;
-    } else if ((c & 0xF8U) == 0xF0U) {
-      len = 4;
-      cp = c & 0x07U;
-    } else {
-      return false;
-    }
-    if (i + len > s.size()) return false;
-    for (std::size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0U) != 0x80U) return false;
-      cp = (cp << 6U) | (cc & 0x3FU);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
-      return false;
-    }
-    i += len;
-  }
-  return true;
-}
-
 void check_text(std::string_view what, std::string_view value) {
   if (what == "key") {
     validate_key(value, kMaxDatabaseKeyLength);
@@ -61,7 +24,7 @@ void check_text(std::string_view what, std::string_view value) {
                                " bytes long; SQL stores accept 1 to " +
                                std::to_string(kMaxDatabaseKeyLength) + " bytes");
   }
-  if (!is_utf8_text(value)) {
+  if (!detail::is_utf8_text(value)) {
     throw InvalidArgumentError("invalid lock " + std::string(what) +
                                ": SQL stores keep keys and owners as text, so they must be "
                                "valid UTF-8 without NUL bytes");
@@ -99,6 +62,46 @@ std::string quote_sql_identifier(std::string_view name, char quote) {
   return out;
 }
 
+std::optional<std::uint64_t> DatabaseAdapter::acquire_fenced_lock(const std::string& key,
+                                                                  const std::string& owner,
+                                                                  std::optional<Duration> ttl) {
+  (void)key;
+  (void)owner;
+  (void)ttl;
+  throw InvalidArgumentError(
+      "this DatabaseAdapter gives no fencing tokens (it does not implement "
+      "acquire_fenced_lock); check DatabaseStore::gives_fencing_tokens() before asking");
+}
+
+namespace {
+[[noreturn]] void no_semaphores() {
+  throw InvalidArgumentError(
+      "this DatabaseAdapter has no semaphores (it does not implement insert_permit and the "
+      "other permit members); verrou-cpp's SQLite, PostgreSQL, MySQL and SOCI adapters have "
+      "them");
+}
+
+[[noreturn]] void no_permit(const std::string& key, std::string_view action) {
+  throw LockNotOwnedError("cannot " + std::string(action) + " the permit of semaphore " +
+                          detail::quote(key) +
+                          ": this holder has none (never acquired, already released, or "
+                          "expired)");
+}
+}  // namespace
+
+bool DatabaseAdapter::insert_permit(const std::string&, const std::string&, std::uint32_t,
+                                    std::optional<Duration>) {
+  no_semaphores();
+}
+std::uint64_t DatabaseAdapter::delete_permit(const std::string&, const std::string&) {
+  no_semaphores();
+}
+std::uint64_t DatabaseAdapter::extend_permit(const std::string&, const std::string&, Duration) {
+  no_semaphores();
+}
+bool DatabaseAdapter::holds_permit(const std::string&, const std::string&) { no_semaphores(); }
+std::uint32_t DatabaseAdapter::count_permits(const std::string&) { no_semaphores(); }
+
 DatabaseStore::DatabaseStore(DatabaseStoreOptions options)
     : adapter_(std::move(options.adapter)), table_(std::move(options.table_name)) {
   if (!adapter_) {
@@ -107,6 +110,7 @@ DatabaseStore::DatabaseStore(DatabaseStoreOptions options)
         "one of the SQLite, PostgreSQL or MySQL adapters)");
   }
   validate_sql_identifier(table_);
+  fencing_ = options.fencing_tokens && adapter_->gives_fencing_tokens();
   adapter_->set_table_name(table_);
   if (options.auto_create_table) adapter_->create_table_if_not_exists();
 }
@@ -118,6 +122,7 @@ bool DatabaseStore::save(const std::string& key, const std::string& owner,
   check_text("key", key);
   check_text("owner", owner);
   validate_ttl(ttl);
+  if (fencing_) return adapter_->acquire_fenced_lock(key, owner, ttl).has_value();
   // The primary key refuses a second row, so only one inserter wins; a row left by an expired
   // lease is taken over by a conditional update, which the database also runs atomically.
   // Between the two, the row may vanish (released): try again a few times rather than report
@@ -129,6 +134,22 @@ bool DatabaseStore::save(const std::string& key, const std::string& owner,
     if (row && !row->expired) return false;
   }
   return false;
+}
+
+std::optional<std::uint64_t> DatabaseStore::save_fenced(const std::string& key,
+                                                        const std::string& owner,
+                                                        std::optional<Duration> ttl) {
+  check_text("key", key);
+  check_text("owner", owner);
+  validate_ttl(ttl);
+  if (!fencing_) {
+    throw InvalidArgumentError(
+        "this DatabaseStore gives no fencing tokens: its adapter does not implement "
+        "DatabaseAdapter::acquire_fenced_lock (see gives_fencing_tokens())");
+  }
+  // One statement or transaction takes the lock (insert, or take an expired row over) and
+  // raises the key's counter: no window where a row vanishes between two statements.
+  return adapter_->acquire_fenced_lock(key, owner, ttl);
 }
 
 void DatabaseStore::remove(const std::string& key, const std::string& owner) {
@@ -146,6 +167,14 @@ void DatabaseStore::force_remove(const std::string& key) {
   adapter_->delete_lock(key, std::nullopt);
 }
 
+// "No row changed" does not always mean "not held": MySQL counts changed rows (unless the
+// connection asked for found rows), so an extend that writes the expiration already there,
+// within the same millisecond, changes nothing. The row, read back, says which it was.
+bool DatabaseStore::still_held_by(const std::string& key, const std::string& owner) {
+  auto row = adapter_->get_lock(key);
+  return row && row->owner == owner && !row->expired;
+}
+
 bool DatabaseStore::exists(const std::string& key) {
   check_text("key", key);
   auto row = adapter_->get_lock(key);
@@ -156,11 +185,42 @@ void DatabaseStore::extend(const std::string& key, const std::string& owner, Dur
   check_text("key", key);
   check_text("owner", owner);
   validate_ttl(duration);
-  if (adapter_->extend_lock(key, owner, duration) == 0) {
+  if (adapter_->extend_lock(key, owner, duration) == 0 && !still_held_by(key, owner)) {
     throw LockNotOwnedError("cannot extend lock \"" + key +
                             "\": it is not held by this owner (never acquired, released, or "
                             "its lease expired)");
   }
+}
+
+bool DatabaseStore::save_permit(const std::string& key, const std::string& holder,
+                                std::uint32_t limit, std::optional<Duration> ttl) {
+  check_text("key", key);
+  check_text("owner", holder);
+  validate_semaphore_limit(limit);
+  validate_ttl(ttl);
+  return adapter_->insert_permit(key, holder, limit, ttl);
+}
+
+void DatabaseStore::remove_permit(const std::string& key, const std::string& holder) {
+  check_text("key", key);
+  check_text("owner", holder);
+  if (adapter_->delete_permit(key, holder) == 0) no_permit(key, "release");
+}
+
+void DatabaseStore::extend_permit(const std::string& key, const std::string& holder,
+                                  Duration duration) {
+  check_text("key", key);
+  check_text("owner", holder);
+  validate_ttl(duration);
+  // As for locks, "no row changed" may be an extension writing what was there (MySQL).
+  if (adapter_->extend_permit(key, holder, duration) == 0 && !adapter_->holds_permit(key, holder)) {
+    no_permit(key, "extend");
+  }
+}
+
+std::uint32_t DatabaseStore::count_permits(const std::string& key) {
+  check_text("key", key);
+  return adapter_->count_permits(key);
 }
 
 StoreFactory database_store(DatabaseStoreOptions options) {

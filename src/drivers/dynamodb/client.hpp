@@ -11,7 +11,6 @@
 #include <string_view>
 #include <vector>
 
-#include "detail/export.hpp"
 #include "drivers/dynamodb/sigv4.hpp"
 #include "verrou/duration.hpp"
 
@@ -45,7 +44,7 @@ struct Reply {
 
 // Thread safety: `call` may be used from any number of threads; each call borrows one curl
 // easy handle (which keeps its connection alive) from a pool.
-class VERROU_INTERNAL_EXPORT Client {
+class Client {
  public:
   // Throws InvalidArgumentError for an endpoint that is not http(s)://host[:port][/].
   explicit Client(ClientOptions options);

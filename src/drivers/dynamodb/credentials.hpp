@@ -8,7 +8,6 @@
 #include <string>
 #include <string_view>
 
-#include "detail/export.hpp"
 #include "drivers/dynamodb/sigv4.hpp"
 #include "verrou/drivers/dynamodb.hpp"
 
@@ -28,8 +27,8 @@ struct ResolvedCredentials {
 // explicit credentials → explicit profile → AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
 // (+AWS_SESSION_TOKEN) → the shared credentials file's profile (AWS_PROFILE or "default").
 // Throws InvalidArgumentError when nothing is found or what is found is incomplete.
-VERROU_INTERNAL_EXPORT ResolvedCredentials resolve_credentials(
-    const std::optional<AwsCredentials>& given, const std::string& profile, const EnvLookup& env);
+ResolvedCredentials resolve_credentials(const std::optional<AwsCredentials>& given,
+                                        const std::string& profile, const EnvLookup& env);
 
 // An AWS shared config/credentials file: section → key → value (keys lower-cased; a
 // "[profile name]" section is stored as "name").

@@ -13,8 +13,6 @@
 #include <utility>
 #include <vector>
 
-#include "detail/export.hpp"
-
 namespace verrou::detail::sigv4 {
 
 struct Credentials {
@@ -44,25 +42,24 @@ struct Signed {
 // `derived_key`, when not empty, is `signing_key(secret, date, region, service)` for the date
 // of `date_time`, computed once by the caller (it changes once a day); otherwise it is derived
 // here.
-VERROU_INTERNAL_EXPORT Signed sign(const Request& request, const Credentials& credentials,
-                                   std::string_view region, std::string_view service,
-                                   std::string_view date_time, std::string_view derived_key = {});
+Signed sign(const Request& request, const Credentials& credentials, std::string_view region,
+            std::string_view service, std::string_view date_time,
+            std::string_view derived_key = {});
 
 // The derived signing key (raw bytes) for a secret, a date ("20150830"), region and service.
-VERROU_INTERNAL_EXPORT std::string signing_key(std::string_view secret_access_key,
-                                               std::string_view date, std::string_view region,
-                                               std::string_view service);
+std::string signing_key(std::string_view secret_access_key, std::string_view date,
+                        std::string_view region, std::string_view service);
 
 // The X-Amz-Date form of a time: "20150830T123600Z" (UTC).
-VERROU_INTERNAL_EXPORT std::string amz_date(std::chrono::system_clock::time_point when);
+std::string amz_date(std::chrono::system_clock::time_point when);
 
 // SHA-256 of `data` as lower-case hex.
-VERROU_INTERNAL_EXPORT std::string sha256_hex(std::string_view data);
+std::string sha256_hex(std::string_view data);
 
 // HMAC-SHA256 of `data` under `key`, as raw bytes.
 std::string hmac_sha256(std::string_view key, std::string_view data);
 
 // Percent-encodes every byte but the unreserved ones (A-Z a-z 0-9 - . _ ~), upper-case hex.
-VERROU_INTERNAL_EXPORT std::string uri_encode(std::string_view text);
+std::string uri_encode(std::string_view text);
 
 }  // namespace verrou::detail::sigv4

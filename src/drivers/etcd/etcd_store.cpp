@@ -16,12 +16,13 @@ Attempt EtcdStore::Impl::try_take(const std::string& key, const std::string& ful
   constexpr std::string_view kOp = "acquire";
   const auto until = deadline();
   for (int round = 0; round < kMaxRounds; ++round) {
-    const auto written_at = std::chrono::system_clock::now();
-    const std::int64_t now_ms = detail::etcd::to_ms(written_at);
+    // Read before the lease is chosen: the lease ends no earlier than this instant + ttl.
+    const auto written_at = now();
+    const std::int64_t written_ms = detail::etcd::to_ms(written_at);
     const std::int64_t lease = lease_for(ttl, kOp, key, until);
     const LockRecord record{
         .owner = owner,
-        .expires_at_ms = ttl ? std::optional(now_ms + ttl->count()) : std::nullopt,
+        .expires_at_ms = ttl ? std::optional(written_ms + ttl->count()) : std::nullopt,
         .write_id = detail::new_owner_token()};
     const json request = detail::etcd::txn(
         json::array({detail::etcd::compare_create_revision(full, 0)}),
@@ -63,14 +64,14 @@ Attempt EtcdStore::Impl::try_take(const std::string& key, const std::string& ful
                      .written_at = written_at,
                      .holder_expires_ms = std::nullopt};
     }
-    if (holder.live(epoch_ms_now())) {
+    if (holds(holder.expires_at_ms, now_ms())) {
       return Attempt{.taken = false,
                      .token = 0,
                      .written_at = {},
                      .holder_expires_ms = holder.expires_at_ms};
     }
-    // The holder's lease ran out and etcd has not removed the key yet. Delete it, so the
-    // next holder creates the key anew and gets a greater create revision as its token.
+    // Clock mode: the holder's lease ran out and etcd has not removed the key yet. Delete it,
+    // so the next holder creates the key anew and gets a greater create revision as its token.
     txn(kOp, key,
         detail::etcd::txn(json::array({detail::etcd::compare_mod_revision(full, kv->mod_revision)}),
                           json::array({detail::etcd::op_delete(full)}), json::array()),
@@ -134,12 +135,7 @@ std::optional<Acquired> EtcdStore::save_waiting(
     if (a.taken) return taken(a);
     const auto now = Clock::now();
     if (now >= until) return std::nullopt;
-    auto wake_at = until;
-    if (a.holder_expires_ms) {
-      // Also wake when the holder's lease runs out, deleted by etcd or not.
-      const auto left = Duration(*a.holder_expires_ms - epoch_ms_now() + 1);
-      wake_at = std::min(wake_at, now + std::max(left, Duration(1)));
-    }
+    auto wake_at = std::min(until, now + impl_->expiry_wake(a.holder_expires_ms));
     if (!interest.live()) {
       // No stream (a member down, or it is starting): look again now and then.
       wake_at = std::min(wake_at, now + Duration(100));
@@ -166,7 +162,7 @@ bool EtcdStore::exists(const std::string& key) {
   const std::string full = impl_->full_key(key);
   const auto kv = impl_->read(kOp, key, full, impl_->deadline());
   if (!kv) return false;
-  return impl_->decode(kOp, key, *kv).live(epoch_ms_now());
+  return impl_->holds(impl_->decode(kOp, key, *kv).expires_at_ms, impl_->now_ms());
 }
 
 void EtcdStore::extend(const std::string& key, const std::string& owner, Duration duration) {

@@ -6,18 +6,19 @@
 //   verrou-lock/1 <expires epoch ms, or "never"> <write id>\n<owner bytes>
 //   verrou-permit/1 <expires epoch ms, or "never"> <limit> <write id>\n<holder bytes>
 //
-// The expiry is judged by the clock of the process that reads it, as etcd transactions cannot
-// compare with a server clock; the key's lease (see lease_pool.hpp) only removes it some time
-// after that expiry. The write id (random, one per write) lets a call whose answer was lost
-// recognise its own write when it asks again. The owner comes last, so it may hold any bytes.
+// The expiry is the writer's clock just before the write plus the TTL. In clock mode
+// (EtcdExpiry::clock) it is judged by the clock of the process that reads it, as etcd
+// transactions cannot compare with a server clock, and the key's lease (see lease_pool.hpp)
+// only removes it some time after that expiry. In lease mode only the holder itself reads it
+// (to refuse its own release or extend past it); others wait for etcd to delete the key. The
+// write id (random, one per write) lets a call whose answer was lost recognise its own write
+// when it asks again. The owner comes last, so it may hold any bytes.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include "detail/export.hpp"
 
 namespace verrou::detail::etcd {
 
@@ -26,15 +27,15 @@ struct LockRecord {
   std::optional<std::int64_t> expires_at_ms;  // nullopt: never expires
   std::string write_id;
 
-  // Held at `now_ms` (epoch ms): the lease has not run out.
+  // Not past its expiry at `now_ms` (epoch ms).
   [[nodiscard]] bool live(std::int64_t now_ms) const {
     return !expires_at_ms || now_ms < *expires_at_ms;
   }
 };
 
-VERROU_INTERNAL_EXPORT std::string encode_lock(const LockRecord& record);
+std::string encode_lock(const LockRecord& record);
 // nullopt for a value the store did not write (another program's key under the prefix).
-VERROU_INTERNAL_EXPORT std::optional<LockRecord> decode_lock(std::string_view value);
+std::optional<LockRecord> decode_lock(std::string_view value);
 
 struct PermitRecord {
   LockRecord lease;          // the holder (as `owner`), its expiry and write id

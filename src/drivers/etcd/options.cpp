@@ -22,6 +22,14 @@ Duration duration_param(const Url& url, std::string_view name, Duration fallback
   }
 }
 
+EtcdExpiry expiry_from_text(const std::string& text) {
+  if (text == "lease") return EtcdExpiry::lease;
+  if (text == "clock") return EtcdExpiry::clock;
+  throw InvalidArgumentError("etcd URL option expiry='" + text +
+                             "' is not valid; use expiry=lease (etcd's leases judge expiry: "
+                             "the default) or expiry=clock (each reader's clock judges it)");
+}
+
 }  // namespace
 
 EtcdStoreOptions options_from_url(const Url& url) {
@@ -48,11 +56,12 @@ EtcdStoreOptions options_from_url(const Url& url) {
       throw InvalidArgumentError("the etcd URL option \"" + name +
                                  "\" needs TLS: use the etcds:// scheme");
     }
-    if (!tls_option && name != "prefix" && name != "connect_timeout" &&
+    if (!tls_option && name != "prefix" && name != "expiry" && name != "connect_timeout" &&
         name != "request_timeout" && name != "operation_timeout") {
       throw InvalidArgumentError(
           "unknown option \"" + name + "\" in an " + url.scheme +
-          ": URL; known options: prefix, connect_timeout, request_timeout, operation_timeout" +
+          ": URL; known options: prefix, expiry, connect_timeout, request_timeout, "
+          "operation_timeout" +
           (options.tls ? ", ca_file, cert_file, key_file, insecure_skip_verify" : ""));
     }
   }
@@ -60,6 +69,7 @@ EtcdStoreOptions options_from_url(const Url& url) {
   if (url.username) options.username = *url.username;
   if (url.password) options.password = *url.password;
   if (auto v = url.param("prefix")) options.prefix = *v;
+  if (auto v = url.param("expiry")) options.expiry = expiry_from_text(*v);
   if (auto v = url.param("ca_file")) options.ca_file = *v;
   if (auto v = url.param("cert_file")) options.cert_file = *v;
   if (auto v = url.param("key_file")) options.key_file = *v;
@@ -111,6 +121,12 @@ void validate(const EtcdStoreOptions& options) {
   if (options.cert_file.empty() != options.key_file.empty()) {
     throw InvalidArgumentError(
         "etcd store: a client certificate needs both cert_file and key_file");
+  }
+  if (options.expiry != EtcdExpiry::lease && options.expiry != EtcdExpiry::clock) {
+    throw InvalidArgumentError("etcd store: expiry is " +
+                               std::to_string(static_cast<int>(options.expiry)) +
+                               ", not a valid EtcdExpiry; use EtcdExpiry::lease or "
+                               "EtcdExpiry::clock");
   }
   for (auto [name, value] : {std::pair{"connect_timeout", options.connect_timeout},
                              std::pair{"request_timeout", options.request_timeout},

@@ -72,11 +72,12 @@ void EtcdStore::Impl::extend_key(Kind kind, std::string_view what, const std::st
       held.forget(full);
       not_owned(what, key, "extend");
     }
-    const std::int64_t now_ms = epoch_ms_now();
+    // Read before the lease is chosen: the lease ends no earlier than this instant + duration.
+    const std::int64_t written_ms = now_ms();
     // A lease covering the new duration: the key moves to it in the same write.
     const std::int64_t lease = lease_for(duration, kOp, key, until);
     const LockRecord record{.owner = owner,
-                            .expires_at_ms = now_ms + duration.count(),
+                            .expires_at_ms = written_ms + duration.count(),
                             .write_id = detail::new_owner_token()};
     const json request = detail::etcd::txn(
         json::array({detail::etcd::compare_mod_revision(full, view->mod_revision)}),

@@ -13,21 +13,19 @@
 #include <string_view>
 #include <vector>
 
-#include "detail/export.hpp"
-
 namespace verrou::detail::etcd {
 
 using json = nlohmann::json;
 
 // A reply that does not have the shape etcd gives.
-class VERROU_INTERNAL_EXPORT ProtocolError : public std::runtime_error {
+class ProtocolError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
-VERROU_INTERNAL_EXPORT std::string base64_encode(std::string_view bytes);
+std::string base64_encode(std::string_view bytes);
 // Throws ProtocolError for text that is not canonical base64.
-VERROU_INTERNAL_EXPORT std::string base64_decode(std::string_view text);
+std::string base64_decode(std::string_view text);
 
 // The smallest key greater than every key starting with `prefix` (etcd's range_end for a
 // prefix): the prefix with its last byte below 0xff incremented and the rest dropped; "\0"
@@ -62,26 +60,26 @@ json txn(json compare, json success, json failure);
 // The header's revision (the store's revision when the request was served). Throws
 // ProtocolError when the reply has none: etcd puts one in every answer, so a reply without
 // it did not come from etcd.
-VERROU_INTERNAL_EXPORT std::int64_t header_revision(const json& reply);
+std::int64_t header_revision(const json& reply);
 // The key-values of a RangeResponse (/v3/kv/range, or response_range inside a txn).
-VERROU_INTERNAL_EXPORT std::vector<KeyValue> range_kvs(const json& range_response);
+std::vector<KeyValue> range_kvs(const json& range_response);
 
 struct TxnReply {
   bool succeeded = false;
   std::int64_t revision = 0;    // header revision: the txn's own revision when it wrote
   std::vector<json> responses;  // each {"response_put"|"response_range"|...: {...}}
 };
-VERROU_INTERNAL_EXPORT TxnReply parse_txn(const json& reply);
+TxnReply parse_txn(const json& reply);
 // The key-values of the txn's response number `index`, which must be a range.
-VERROU_INTERNAL_EXPORT std::vector<KeyValue> txn_range(const TxnReply& reply, std::size_t index);
+std::vector<KeyValue> txn_range(const TxnReply& reply, std::size_t index);
 // The `deleted` count of the txn's response number `index`, which must be a delete.
-VERROU_INTERNAL_EXPORT std::int64_t txn_deleted(const TxnReply& reply, std::size_t index);
+std::int64_t txn_deleted(const TxnReply& reply, std::size_t index);
 
 struct LeaseGrant {
   std::int64_t id = 0;
   std::int64_t ttl_seconds = 0;
 };
-VERROU_INTERNAL_EXPORT LeaseGrant parse_lease_grant(const json& reply);
+LeaseGrant parse_lease_grant(const json& reply);
 
 // One line of the watch stream.
 struct WatchMessage {
@@ -91,6 +89,6 @@ struct WatchMessage {
   std::int64_t revision = 0;         // header revision
   std::vector<std::string> deleted;  // keys of DELETE events
 };
-VERROU_INTERNAL_EXPORT WatchMessage parse_watch_line(std::string_view line);
+WatchMessage parse_watch_line(std::string_view line);
 
 }  // namespace verrou::detail::etcd

@@ -10,9 +10,13 @@
 // order, so the condition holds only if no holder was added, extended or rewritten since the
 // count: two processes that both counted a free permit cannot both add themselves (the
 // second's condition sees the first's key, newer than R, and fails; it counts again). A
-// holder released since R only makes the count an overestimate, never an underestimate. The
-// same transaction deletes the keys of holders whose lease has run out, so they do not pile up
-// until etcd's leases remove them.
+// holder released since R only makes the count an overestimate, never an underestimate.
+//
+// Who counts as a holder depends on the expiry mode (EtcdExpiry): in lease mode, every holder
+// key present (etcd deletes a holder's key at its lease's end, no earlier than the holder's
+// own expiration time); in clock mode, the keys whose expiry has not passed by this process's
+// clock, and the same transaction deletes the others, so they do not pile up until etcd's
+// leases remove them.
 #include <algorithm>
 
 #include "detail/owner.hpp"
@@ -44,7 +48,7 @@ Attempt EtcdStore::Impl::try_permit(const std::string& key, const std::string& h
     } catch (const detail::etcd::ProtocolError& e) {
       fail(kOp, key, std::string("unexpected answer: ") + e.what());
     }
-    const std::int64_t now_ms = epoch_ms_now();
+    const std::int64_t read_ms = now_ms();
     std::uint32_t live = 0;
     std::uint32_t smallest = limit;
     std::optional<std::int64_t> soonest;  // the earliest expiry of a live holder
@@ -58,12 +62,15 @@ Attempt EtcdStore::Impl::try_permit(const std::string& key, const std::string& h
           held.remember(mine, *view);
           return detail::etcd::taken_at(last_written_at, 0);
         }
-        if (live_at(*view, now_ms)) {
+        // This holder's own key, judged by its own expiry (both modes): still live, it holds
+        // a permit already; expired, the put below replaces it (never a second permit).
+        if (live_at(*view, read_ms)) {
           return detail::etcd::not_taken(std::nullopt, true);
         }
-        continue;  // this holder's own expired key: the put below replaces it
+        continue;
       }
-      if (!live_at(*view, now_ms)) {
+      if (!holds(view->expires_at_ms, read_ms)) {
+        // Clock mode: expired by this process's clock; deleted by the same transaction.
         expired.push_back(kv.key);
         continue;
       }
@@ -77,7 +84,8 @@ Attempt EtcdStore::Impl::try_permit(const std::string& key, const std::string& h
       // Full: a waiter wakes at the earliest expiry, or on a release it watches.
       return detail::etcd::not_taken(soonest);
     }
-    const auto written_at = std::chrono::system_clock::now();
+    // Read before the lease is chosen: the lease ends no earlier than this instant + ttl.
+    const auto written_at = now();
     const std::int64_t written_ms = detail::etcd::to_ms(written_at);
     const std::int64_t lease = lease_for(ttl, kOp, key, until);
     const detail::etcd::PermitRecord record{
@@ -150,8 +158,7 @@ std::optional<Acquired> EtcdStore::save_permit_waiting(
     if (a.held_already || now >= until) return std::nullopt;
     auto wake_at = until;
     if (a.holder_expires_ms) {
-      const auto left = Duration(*a.holder_expires_ms - epoch_ms_now() + 1);
-      wake_at = std::min(wake_at, now + std::max(left, Duration(1)));
+      wake_at = std::min(wake_at, now + impl_->expiry_wake(a.holder_expires_ms));
     }
     if (!interest.live()) wake_at = std::min(wake_at, now + Duration(100));
     if (!interest.wait(seen, wake_at) && wake_at >= until) return std::nullopt;
@@ -186,10 +193,11 @@ std::uint32_t EtcdStore::count_permits(const std::string& key) {
   } catch (const detail::etcd::ProtocolError& e) {
     impl_->fail(kOp, key, std::string("unexpected answer: ") + e.what());
   }
-  const std::int64_t now_ms = epoch_ms_now();
+  const std::int64_t now_ms = impl_->now_ms();
   std::uint32_t live = 0;
   for (const auto& kv : kvs) {
-    if (Impl::live_at(*impl_->view_of(kOp, key, kv, detail::etcd::Kind::permit), now_ms)) ++live;
+    const auto view = impl_->view_of(kOp, key, kv, detail::etcd::Kind::permit);
+    if (impl_->holds(view->expires_at_ms, now_ms)) ++live;
   }
   return live;
 }

@@ -4,8 +4,10 @@
 // and the semaphores (semaphore_store.cpp).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,7 +44,7 @@ struct Attempt {
   bool taken = false;
   std::uint64_t token = 0;                        // when taken
   std::chrono::system_clock::time_point written_at{};
-  std::optional<std::int64_t> holder_expires_ms;  // when not taken; nullopt: never
+  std::optional<std::int64_t> holder_expires_ms;  // when not taken, as written; nullopt: never
   bool held_already = false;  // a permit: this holder already has one
 };
 
@@ -84,12 +86,16 @@ struct EtcdStore::Impl {
   explicit Impl(const EtcdStoreOptions& options)
       : prefix(options.prefix),
         operation_timeout(options.operation_timeout),
+        expiry(options.expiry),
+        wall_clock(options.clock),
         client(detail::etcd::client_options(options)),
-        leases(client),
+        leases(client, options.expiry),
         watcher(client, options.prefix) {}
 
   std::string prefix;
   Duration operation_timeout;
+  EtcdExpiry expiry;
+  std::function<std::chrono::system_clock::time_point()> wall_clock;  // empty: the system's
   Client client;
   detail::etcd::LeasePool leases;
   detail::etcd::Watcher watcher;
@@ -221,10 +227,43 @@ struct EtcdStore::Impl {
     return view_of(operation, key, read(operation, key, full, until), kind);
   }
 
+  // The wall clock expiry times are written and judged by.
+  [[nodiscard]] std::chrono::system_clock::time_point now() const {
+    return wall_clock ? wall_clock() : std::chrono::system_clock::now();
+  }
+  [[nodiscard]] std::int64_t now_ms() const { return detail::etcd::to_ms(now()); }
+
   static bool live_at(const View& view, std::int64_t now_ms) {
     return !view.expires_at_ms || now_ms < *view.expires_at_ms;
   }
-  static bool live(const View& view) { return live_at(view, epoch_ms_now()); }
+  // The holder's own judgement of its own lock or permit (release, extend, a second acquire):
+  // not past the expiration time it wrote, by this process's clock. In both modes: a holder
+  // past its own expiration time must not believe it still holds. (In lease mode a wrong
+  // clock here can only refuse early, or keep a key nobody else could have taken meanwhile.)
+  [[nodiscard]] bool live(const View& view) const { return live_at(view, now_ms()); }
+  // Whether another holder's key, as read, still holds the lock: in lease mode, always (only
+  // etcd's deletion at the lease's end frees it, so no clock is compared with another
+  // machine's); in clock mode, until the expiry in its value by this process's clock.
+  [[nodiscard]] bool holds(const std::optional<std::int64_t>& expires_at_ms,
+                           std::int64_t now_ms) const {
+    return expiry == EtcdExpiry::lease || !expires_at_ms || now_ms < *expires_at_ms;
+  }
+
+  // How long a waiter sleeps, when no deletion wakes it, before looking again at a key (or a
+  // semaphore) whose holder wrote `holder_expires_ms` (nullopt: never). In clock mode, until
+  // that expiry: the key is free then, deleted or not. In lease mode the watched deletion is
+  // what frees it; the look a second past the holder's expiry is only a fallback, for a
+  // deletion the stream would somehow not report.
+  [[nodiscard]] Duration expiry_wake(const std::optional<std::int64_t>& holder_expires_ms) const {
+    constexpr Duration kLongest = std::chrono::hours(1);
+    constexpr Duration kLeaseFallback{1000};
+    if (!holder_expires_ms) return kLongest;
+    const Duration left(*holder_expires_ms - now_ms() + 1);
+    if (expiry == EtcdExpiry::lease) {
+      return std::clamp(left + kLeaseFallback, kLeaseFallback, kLongest);
+    }
+    return std::clamp(left, Duration(1), kLongest);
+  }
 
   std::int64_t lease_for(std::optional<Duration> ttl, std::string_view operation,
                          const std::string& key, Clock::time_point until) {
@@ -258,8 +297,9 @@ struct EtcdStore::Impl {
   detail::etcd::Attempt try_permit(const std::string& key, const std::string& holder,
                                    std::uint32_t limit, std::optional<Duration> ttl);
 
-  // One acquisition: create the key if absent; if its holder's lease has run out, delete it
-  // (conditioned on that very write) and try again. Defined in etcd_store.cpp.
+  // One acquisition: create the key if absent. In clock mode, when its holder's expiry has
+  // passed by this process's clock, delete it (conditioned on that very write) and try again;
+  // in lease mode a present key is held until etcd deletes it. Defined in etcd_store.cpp.
   detail::etcd::Attempt try_take(const std::string& key, const std::string& full,
                                  const std::string& owner, std::optional<Duration> ttl);
 

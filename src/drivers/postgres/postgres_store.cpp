@@ -7,7 +7,6 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <memory>
 #include <string>
 #include <thread>
@@ -16,6 +15,7 @@
 
 #include "detail/driver_registry.hpp"
 #include "detail/url.hpp"
+#include "drivers/database/dialect.hpp"
 #include "drivers/database/options.hpp"
 #include "drivers/database/pool.hpp"
 #include "drivers/postgres/connection.hpp"
@@ -32,15 +32,16 @@ using steady = std::chrono::steady_clock;
 using detail::pg::Reply;
 using detail::pg::Result;
 
-// Epoch milliseconds by the server's clock (clock_timestamp: the real time, not the start of
-// the transaction), rounded down: rounding to nearest would end leases up to 0.5 ms before the
-// holder's own expiration time, letting a second owner in while the first still acts.
-constexpr const char* kNow = "floor(extract(epoch from clock_timestamp()) * 1000)::bigint";
-
-enum Stmt : std::size_t { kInsert, kTakeOver, kDelete, kDeleteOwned, kExtend, kGet, kNowQ, kCount };
+// The statements, from the SQL dialect layer (drivers/database/dialect.hpp), prepared once per
+// connection under these names.
+enum Stmt : std::size_t {
+  kInsert, kTakeOver, kDelete, kDeleteOwned, kExtend, kGet, kNowQ, kAcquireFenced,
+  kDeletePermit, kExtendPermit, kCountPermits, kPermitHeld, kCount
+};
 constexpr std::array<const char*, kCount> kStmtNames = {
     "verrou_insert", "verrou_take_over", "verrou_delete", "verrou_delete_owned",
-    "verrou_extend", "verrou_get",       "verrou_now"};
+    "verrou_extend", "verrou_get",       "verrou_now",    "verrou_acquire_fenced",
+    "verrou_delete_permit", "verrou_extend_permit", "verrou_count_permits", "verrou_permit_held"};
 
 // SQLSTATE duplicate_prepared_statement: the name is taken on this session already.
 constexpr std::string_view kDuplicatePrepared = "42P05";
@@ -59,15 +60,6 @@ struct Connection {
   }
 };
 
-std::uint64_t fnv1a(std::string_view s) {
-  std::uint64_t h = 1469598103934665603ULL;
-  for (char c : s) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
 std::uint64_t to_count(const char* text) {
   std::uint64_t n = 0;
   for (const char* p = text; p != nullptr && *p >= '0' && *p <= '9'; ++p) {
@@ -82,7 +74,10 @@ struct PostgresAdapter::Impl {
   PostgresStoreOptions options;
   detail::pg::ConnectSettings settings;
   std::string server;   // host:port
-  std::string table;    // quoted
+  detail::sql::Statements statements;
+  // The same statements with `?` placeholders, for the semaphore admission, which goes as one
+  // simple-query text with its values inlined (several statements in one round trip).
+  detail::sql::Statements inlined;
   std::string channel;  // notification channel
   std::int32_t waiter_class = 0;
   std::array<std::string, kCount> sql;
@@ -188,6 +183,9 @@ struct PostgresAdapter::Impl {
     if (r.status != Reply::Status::ok) fail("prepare statement", r.error);
     lease->prepared[s] = true;
   }
+
+  // After a failed transaction: leaves none open on the connection (postgres_store.cpp).
+  void end_transaction(detail::ConnectionPool<Connection>::Lease& lease) const;
 };
 
 PostgresAdapter::PostgresAdapter(PostgresStoreOptions options) : impl_(std::make_unique<Impl>()) {
@@ -228,61 +226,59 @@ PostgresAdapter::~PostgresAdapter() = default;
 void PostgresAdapter::set_table_name(const std::string& table) {
   validate_sql_identifier(table);
   auto& i = *impl_;
-  i.table = quote_sql_identifier(table);
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a(table)));
-  i.channel = std::string("verrou_") + hex;
-  const std::string now = kNow;
-  const std::string live = "(\"expiration\" IS NULL OR \"expiration\" > " + now + ")";
+  i.statements = detail::sql::build(detail::sql::Dialect::postgresql, table,
+                                    {.placeholders = detail::sql::Placeholders::dollar});
+  i.inlined = detail::sql::build(detail::sql::Dialect::postgresql, table,
+                                 {.placeholders = detail::sql::Placeholders::question});
+  const auto& st = i.statements;
+  i.channel = st.channel;
   // A release notifies only when a waiter may be waiting (drivers/postgres/waiters.hpp).
-  i.waiter_class = detail::pg::waiter_lock_class(table);
-  const std::string notify = "SELECT CASE WHEN pg_try_advisory_xact_lock(" +
-                             detail::pg::waiter_lock_args(i.waiter_class, "\"key\"") +
-                             ") THEN NULL ELSE pg_notify('" + i.channel + "', \"key\") END FROM d";
-  const std::string& t = i.table;
-  i.sql[kInsert] = "INSERT INTO " + t + " (\"key\", \"owner\", \"expiration\") VALUES ($1, $2, " +
-                   "$3::bigint + " + now + ") ON CONFLICT (\"key\") DO NOTHING";
-  i.sql[kTakeOver] = "UPDATE " + t + " SET \"owner\" = $2, \"expiration\" = $3::bigint + " + now +
-                     " WHERE \"key\" = $1 AND \"expiration\" IS NOT NULL AND \"expiration\" <= " +
-                     now;
-  i.sql[kDelete] = "WITH d AS (DELETE FROM " + t + " WHERE \"key\" = $1 RETURNING \"key\") " + notify;
-  i.sql[kDeleteOwned] = "WITH d AS (DELETE FROM " + t +
-                        " WHERE \"key\" = $1 AND \"owner\" = $2 AND " + live +
-                        " RETURNING \"key\") " + notify;
-  i.sql[kExtend] = "UPDATE " + t + " SET \"expiration\" = $3::bigint + " + now +
-                   " WHERE \"key\" = $1 AND \"owner\" = $2 AND " + live;
-  i.sql[kGet] = "SELECT \"owner\", \"expiration\", \"expiration\" IS NOT NULL AND \"expiration\" <= " +
-                now + ", \"expiration\" - " + now + " FROM " + t + " WHERE \"key\" = $1";
-  i.sql[kNowQ] = "SELECT " + now;
+  i.waiter_class = st.waiter_lock_class;
+  i.sql[kInsert] = st.insert.text;
+  i.sql[kTakeOver] = st.take_over.text;
+  i.sql[kDelete] = st.remove.text;
+  i.sql[kDeleteOwned] = st.remove_owned.text;
+  i.sql[kExtend] = st.extend.text;
+  i.sql[kGet] = st.get.text;
+  i.sql[kNowQ] = st.now_query.text;
+  i.sql[kAcquireFenced] = st.acquire_fenced.text;
+  i.sql[kDeletePermit] = st.delete_permit.text;
+  i.sql[kExtendPermit] = st.extend_permit.text;
+  i.sql[kCountPermits] = st.count_permits.text;
+  i.sql[kPermitHeld] = st.permit_held.text;
 }
 
 void PostgresAdapter::create_table_if_not_exists() {
-  // CREATE TABLE IF NOT EXISTS alone races: two sessions can both see no table and one fails
-  // on the catalog's unique index. A transaction-scoped advisory lock makes creators take
-  // turns, and the later ones find the table.
-  const std::string sql = "BEGIN; SELECT pg_advisory_xact_lock(hashtext('verrou:create:' || " +
-                          std::string("'") + impl_->table.substr(1, impl_->table.size() - 2) +
-                          "')); CREATE TABLE IF NOT EXISTS " + impl_->table +
-                          " (\"key\" varchar(255) NOT NULL PRIMARY KEY, \"owner\" varchar(255) "
-                          "NOT NULL, \"expiration\" bigint NULL); COMMIT";
+  // One transaction, under the dialect's advisory lock (CREATE TABLE IF NOT EXISTS alone races:
+  // two sessions can both see no table and one fails on the catalog's unique index): creators
+  // take turns, and the later ones find the tables.
+  const auto& st = impl_->statements;
+  std::string sql = "BEGIN; " + st.create_lock;
+  for (const auto& create : st.create_tables) sql += "; " + create;
+  sql += "; COMMIT";
   auto lease = impl_->pool->acquire();
   try {
     impl_->round_trip(lease, "create lock table",
                       [&](PGconn* pg) { return PQsendQuery(pg, sql.c_str()); });
   } catch (...) {
-    // Leave no transaction open on a connection that goes back to the pool; the
-    // application's connection, which stays the application's, is rolled back instead.
-    const Connection* c = lease.operator->();  // null once dropped
-    if (c != nullptr && PQstatus(c->pg) == CONNECTION_OK &&
-        PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
-      const bool rolled_back =
-          impl_->borrowed() && PQtransactionStatus(c->pg) != PQTRANS_ACTIVE &&
-          detail::pg::run_statement(c->pg, steady::now() + impl_->options.query_timeout,
-                                    [](PGconn* pg) { return PQsendQuery(pg, "ROLLBACK"); })
-                  .status == Reply::Status::ok;
-      if (!rolled_back) lease.discard();
-    }
+    impl_->end_transaction(lease);
     throw;
+  }
+}
+
+void PostgresAdapter::Impl::end_transaction(
+    detail::ConnectionPool<Connection>::Lease& lease) const {
+  // Leave no transaction open on a connection that goes back to the pool; the application's
+  // connection, which stays the application's, is rolled back instead.
+  const Connection* c = lease.operator->();  // null once dropped
+  if (c != nullptr && PQstatus(c->pg) == CONNECTION_OK &&
+      PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+    const bool rolled_back =
+        borrowed() && PQtransactionStatus(c->pg) != PQTRANS_ACTIVE &&
+        detail::pg::run_statement(c->pg, steady::now() + options.query_timeout,
+                                  [](PGconn* pg) { return PQsendQuery(pg, "ROLLBACK"); })
+                .status == Reply::Status::ok;
+    if (!rolled_back) lease.discard();
   }
 }
 
@@ -307,7 +303,7 @@ std::uint64_t PostgresAdapter::delete_lock(const std::string& key,
                                            const std::optional<std::string>& owner) {
   Result r = owner ? impl_->run(kDeleteOwned, "release lock", {key.c_str(), owner->c_str()})
                    : impl_->run(kDelete, "force release lock", {key.c_str()});
-  return static_cast<std::uint64_t>(PQntuples(r.get()));
+  return PQntuples(r.get()) > 0 ? to_count(PQgetvalue(r.get(), 0, 0)) : 0;
 }
 
 std::uint64_t PostgresAdapter::extend_lock(const std::string& key, const std::string& owner,
@@ -323,8 +319,86 @@ std::optional<DatabaseLockRow> PostgresAdapter::get_lock(const std::string& key)
   DatabaseLockRow row;
   row.owner = PQgetvalue(r.get(), 0, 0);
   if (PQgetisnull(r.get(), 0, 1) == 0) row.expiration = std::stoll(PQgetvalue(r.get(), 0, 1));
-  row.expired = PQgetisnull(r.get(), 0, 2) == 0 && PQgetvalue(r.get(), 0, 2)[0] == 't';
+  row.expired = PQgetisnull(r.get(), 0, 2) == 0 && PQgetvalue(r.get(), 0, 2)[0] == '1';
   return row;
+}
+
+bool PostgresAdapter::gives_fencing_tokens() const noexcept { return true; }
+
+std::optional<std::uint64_t> PostgresAdapter::acquire_fenced_lock(const std::string& key,
+                                                                  const std::string& owner,
+                                                                  std::optional<Duration> ttl) {
+  const std::string ms = ttl ? std::to_string(ttl->count()) : std::string();
+  auto r = impl_->run(kAcquireFenced, "acquire lock",
+                      {key.c_str(), owner.c_str(), ttl ? ms.c_str() : nullptr});
+  if (PQntuples(r.get()) == 0) return std::nullopt;
+  return to_count(PQgetvalue(r.get(), 0, 0));
+}
+
+bool PostgresAdapter::gives_semaphores() const noexcept { return true; }
+
+bool PostgresAdapter::insert_permit(const std::string& key, const std::string& holder,
+                                    std::uint32_t limit, std::optional<Duration> ttl) {
+  // One transaction: lock the key's header row, prune, admit (sent as one text), then COMMIT.
+  // Each statement takes a new snapshot (READ COMMITTED), so the count after the header's lock
+  // sees every holder admitted before.
+  auto& i = *impl_;
+  auto lease = i.pool->acquire();
+  auto literal = [&](const std::string& text) {
+    char* quoted = PQescapeLiteral(lease->pg, text.data(), text.size());
+    if (quoted == nullptr) i.fail("acquire permit", detail::pg::error_of(lease->pg));
+    std::string out = quoted;
+    PQfreemem(quoted);
+    return out;
+  };
+  const std::string ms = ttl ? std::to_string(ttl->count()) : std::string("NULL");
+  auto values = [&](const detail::sql::Statement& st) {
+    std::vector<std::string> out;
+    for (auto p : st.params) {
+      switch (p) {
+        case detail::sql::Param::key: out.push_back(literal(key)); break;
+        case detail::sql::Param::owner: out.push_back(literal(holder)); break;
+        case detail::sql::Param::ms: out.push_back(ms); break;
+        case detail::sql::Param::limit: out.push_back(std::to_string(limit)); break;
+      }
+    }
+    return out;
+  };
+  std::string batch = detail::sql::admission_batch(i.inlined, "BEGIN", values);
+  batch.resize(batch.size() - std::string(";COMMIT").size());
+  try {
+    auto r = i.round_trip(lease, "acquire permit",
+                          [&](PGconn* pg) { return PQsendQuery(pg, batch.c_str()); });
+    const bool admitted = to_count(PQcmdTuples(r.get())) == 1;
+    i.round_trip(lease, "acquire permit", [&](PGconn* pg) { return PQsendQuery(pg, "COMMIT"); });
+    return admitted;
+  } catch (...) {
+    i.end_transaction(lease);
+    throw;
+  }
+}
+
+std::uint64_t PostgresAdapter::delete_permit(const std::string& key, const std::string& holder) {
+  auto r = impl_->run(kDeletePermit, "release permit", {key.c_str(), holder.c_str()});
+  return to_count(PQcmdTuples(r.get()));
+}
+
+std::uint64_t PostgresAdapter::extend_permit(const std::string& key, const std::string& holder,
+                                             Duration duration) {
+  const std::string ms = std::to_string(duration.count());
+  auto r = impl_->run(kExtendPermit, "extend permit", {key.c_str(), holder.c_str(), ms.c_str()});
+  return to_count(PQcmdTuples(r.get()));
+}
+
+bool PostgresAdapter::holds_permit(const std::string& key, const std::string& holder) {
+  auto r = impl_->run(kPermitHeld, "read permit", {key.c_str(), holder.c_str()});
+  return PQntuples(r.get()) > 0 && to_count(PQgetvalue(r.get(), 0, 0)) > 0;
+}
+
+std::uint32_t PostgresAdapter::count_permits(const std::string& key) {
+  auto r = impl_->run(kCountPermits, "count permits", {key.c_str()});
+  if (PQntuples(r.get()) == 0) return 0;
+  return static_cast<std::uint32_t>(to_count(PQgetvalue(r.get(), 0, 0)));
 }
 
 std::int64_t PostgresAdapter::database_now() {
@@ -343,7 +417,8 @@ PostgresStore::PostgresStore(std::shared_ptr<PostgresAdapter> adapter,
                              const PostgresStoreOptions& options)
     : DatabaseStore(DatabaseStoreOptions{.adapter = adapter,
                                          .table_name = options.table_name,
-                                         .auto_create_table = options.auto_create_table}),
+                                         .auto_create_table = options.auto_create_table,
+                                         .fencing_tokens = options.fencing_tokens}),
       postgres_(std::move(adapter)),
       clock_(options.clock ? options.clock : [] { return std::chrono::system_clock::now(); }) {
   const auto& impl = *postgres_->impl_;
@@ -375,8 +450,20 @@ std::optional<Acquired> PostgresStore::save_waiting(
     const std::string& key, const std::string& owner, std::optional<Duration> ttl,
     steady::time_point until, steady::time_point waiting_since) {
   (void)waiting_since;  // every waiter is woken; the database decides who wins
+  // One try: the acquisition, with its fencing token when the store gives tokens.
+  auto take = [&]() -> std::optional<Acquired> {
+    const auto stamp = clock_();
+    if (!gives_fencing_tokens()) {
+      if (save(key, owner, ttl)) return Acquired{.written_at = stamp};
+      return std::nullopt;
+    }
+    if (auto token = save_fenced(key, owner, ttl)) {
+      return Acquired{.written_at = stamp, .fencing_token = token};
+    }
+    return std::nullopt;
+  };
   // A free lock needs no announcement: most acquires end here, at the cost of one statement.
-  if (const auto stamp = clock_(); save(key, owner, ttl)) return Acquired{.written_at = stamp};
+  if (auto acquired = take()) return acquired;
   if (steady::now() >= until) return std::nullopt;
   auto& impl = *postgres_->impl_;
   // Announce this waiter before trying again: a release from then on notifies it, and one
@@ -385,8 +472,7 @@ std::optional<Acquired> PostgresStore::save_waiting(
   if (listener_) watch.emplace(listener_->watch(key, until));
   for (;;) {
     const std::uint64_t seen = watch ? watch->wakeups() : 0;
-    const auto stamp = clock_();
-    if (save(key, owner, ttl)) return Acquired{.written_at = stamp};
+    if (auto acquired = take()) return acquired;
     // Wake at the latest when the holder's lease runs out (by the server's clock).
     auto wake = until;
     Result r = impl.run(kGet, "read lock", {key.c_str()});
@@ -410,10 +496,12 @@ std::shared_ptr<DatabaseStore> make_postgres_store(PostgresStoreOptions options)
   if (options.connection != nullptr) {
     auto table = options.table_name;
     const bool create = options.auto_create_table;
+    const bool fencing = options.fencing_tokens;
     return std::make_shared<DatabaseStore>(DatabaseStoreOptions{
         .adapter = std::make_shared<PostgresAdapter>(std::move(options)),
         .table_name = std::move(table),
         .auto_create_table = create,
+        .fencing_tokens = fencing,
     });
   }
   return std::make_shared<PostgresStore>(std::move(options));
@@ -445,7 +533,7 @@ std::string conninfo_value(std::string_view v) {
 
 std::shared_ptr<LockStore> open_postgres(const Url& url) {
   url.check_params({"table", "pool_size", "connect_timeout", "query_timeout", "auto_create_table",
-                    "sslmode", "sslrootcert", "sslcert", "sslkey", "application_name", "options",
+                    "fencing_tokens", "sslmode", "sslrootcert", "sslcert", "sslkey", "application_name", "options",
                     "target_session_attrs"});
   if (!url.has_authority || url.hosts.empty()) {
     throw InvalidArgumentError(
@@ -477,6 +565,7 @@ std::shared_ptr<LockStore> open_postgres(const Url& url) {
   options.connect_timeout = duration_param(url, "connect_timeout", options.connect_timeout);
   options.query_timeout = duration_param(url, "query_timeout", options.query_timeout);
   options.auto_create_table = bool_param(url, "auto_create_table", true);
+  options.fencing_tokens = bool_param(url, "fencing_tokens", true);
   return make_postgres_store(std::move(options));
 }
 

@@ -8,6 +8,7 @@
 
 #include <verrou/drivers/database.hpp>
 #include <verrou/errors.hpp>
+#include <verrou/lock_factory.hpp>
 #include <verrou/testing/conformance.hpp>
 
 #include "integration/database/example_adapter.hpp"
@@ -23,6 +24,9 @@ INSTANTIATE_TEST_SUITE_P(DatabaseExample, StoreConformance,
                                        verrou::DatabaseStoreOptions{
                                            .adapter = std::make_shared<MapAdapter>()});
                                  },
+                             .require_fencing = true,
+                             .require_semaphores = true,
+                             .stores_share_data = false,
                          }),
                          verrou::conformance::harness_name);
 
@@ -36,6 +40,36 @@ class CountingAdapter : public MapAdapter {
 
 std::shared_ptr<verrou::DatabaseStore> make_store(std::shared_ptr<verrou::DatabaseAdapter> a) {
   return std::make_shared<verrou::DatabaseStore>(verrou::DatabaseStoreOptions{.adapter = a});
+}
+
+// An adapter written before fencing tokens existed: the store works as before, without tokens.
+class NoTokensAdapter : public MapAdapter {
+ public:
+  [[nodiscard]] bool gives_fencing_tokens() const noexcept override { return false; }
+};
+
+TEST(DatabaseStore, AnAdapterWithoutTokensGivesNone) {
+  auto store = make_store(std::make_shared<NoTokensAdapter>());
+  EXPECT_FALSE(store->gives_fencing_tokens());
+  EXPECT_THROW(store->save_fenced("k", "me", std::nullopt), verrou::InvalidArgumentError);
+  verrou::LockFactory locks(store);
+  auto lock = locks.create_lock("k");
+  ASSERT_TRUE(lock.acquire_immediately());
+  EXPECT_EQ(lock.fencing_token(), std::nullopt);
+  EXPECT_FALSE(locks.create_lock("k").acquire_immediately());
+  lock.release();
+}
+
+TEST(DatabaseStore, TokensComeFromTheAdapter) {
+  auto store = make_store(std::make_shared<MapAdapter>());
+  EXPECT_TRUE(store->gives_fencing_tokens());
+  EXPECT_EQ(store->save_fenced("k", "a", std::chrono::seconds(10)), 1U);
+  EXPECT_EQ(store->save_fenced("k", "b", std::chrono::seconds(10)), std::nullopt);
+  store->remove("k", "a");
+  EXPECT_TRUE(store->save("k", "b", std::chrono::seconds(10))) << "save takes a token too";
+  store->remove("k", "b");
+  EXPECT_EQ(store->save_fenced("k", "a", std::chrono::seconds(10)), 3U);
+  EXPECT_THROW(store->save_fenced("", "a", std::nullopt), verrou::InvalidArgumentError);
 }
 
 TEST(DatabaseStore, RequiresAnAdapter) {

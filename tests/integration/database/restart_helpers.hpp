@@ -9,10 +9,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
+#include <stdexcept>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+
+#include <verrou/store.hpp>
 
 namespace restart_test {
 
@@ -28,24 +32,37 @@ inline bool port_in_use(int port) {
   return used;
 }
 
-// A free loopback port in 22500-22999: below the ephemeral range (32768+), where a client
-// socket could hold the port, and apart from the other fault tests' 20000-22399.
-inline int pick_port(int offset) {
-  int port = 22500 + static_cast<int>(::getpid() % 250) * 2 + offset;
+// A free loopback port in [base, base + 500): below the ephemeral range (32768+), where a
+// client socket could hold the port. The restart tests use 22500-22999, apart from the other
+// fault tests' 20000-22399; the fencing restart tests 17000-17499.
+inline int pick_port(int offset, int base = 22500) {
+  int port = base + static_cast<int>(::getpid() % 250) * 2 + offset;
   for (int i = 0; i < 250 && port_in_use(port); ++i) {
-    port = port + 2 > 22999 ? 22500 + offset : port + 2;
+    port = port + 2 > base + 499 ? base + offset : port + 2;
   }
   return port;
+}
+
+// The fencing token a fresh acquisition of `key` gets from `store`, which must give tokens.
+template <class Store>
+std::uint64_t token_of_acquisition(Store& store, const std::string& key, const std::string& owner,
+                                   bool release) {
+  auto* fencing = dynamic_cast<verrou::FencingLockStore*>(store.get());
+  if (fencing == nullptr) throw std::logic_error("the store gives no fencing tokens");
+  const auto token = fencing->save_fenced(key, owner, std::chrono::seconds(60));
+  if (!token) throw std::logic_error("the lock " + key + " is held");
+  if (release) store->remove(key, owner);
+  return *token;
 }
 
 class PrivateServer {
  public:
   // `script`: postgres or mariadb; `port_var`: the script's port variable; `offset`: 0 or 1,
-  // so the two servers' tests never pick the same port.
-  PrivateServer(std::string script, std::string port_var, int offset)
+  // so the two servers' tests never pick the same port; `base`: see pick_port.
+  PrivateServer(std::string script, std::string port_var, int offset, int base = 22500)
       : script_(std::string(VERROU_SERVER_SCRIPTS) + "/" + std::move(script) + ".sh"),
         port_var_(std::move(port_var)),
-        port_(pick_port(offset)),
+        port_(pick_port(offset, base)),
         dir_((std::filesystem::temp_directory_path() /
               ("verrou-restart-" + std::to_string(::getpid()) + "-" + std::to_string(port_)))
                  .string()) {}
@@ -71,6 +88,8 @@ class PrivateServer {
   }
   bool stop() { return run("stop"); }
   [[nodiscard]] int port() const { return port_; }
+  // Stops and starts the server, as an operator restarting it would (a clean shutdown).
+  bool restart() { return stop() && start(); }
 
  private:
   bool run(const std::string& action) {

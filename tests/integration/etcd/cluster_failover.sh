@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# A private three-member etcd cluster loses members while the mutual-exclusion checker and an
-# availability probe run on it:
-#   1. the leader is killed (SIGKILL) and, 4 s later, restarted on its data;
+# A private three-member etcd cluster (the store in its default expiry mode, lease: etcd's
+# leases judge expiry) loses members while the mutual-exclusion checker and an availability
+# probe run on it:
+#   1. the leader is killed (SIGKILL) and, 4 s later, restarted on its data; just before, a
+#      holder took a lock of 3 s and vanished: across the leader change, nobody may take it
+#      before its holder's expiration time (a new leader lengthens leases, never shortens
+#      them), and it must be free again once etcd ends its lease;
 #   2. a follower is killed and restarted likewise;
 #   3. a follower is frozen (SIGSTOP) for 4 s, as a partitioned member that accepts
 #      connections and answers nothing, then resumed.
@@ -14,12 +18,15 @@
 # longest pause between two acquisitions must stay within the time the cluster needs to elect
 # a leader (the randomised election timeout, 1-2 s here, plus one request timeout).
 #
-#   tests/integration/etcd/cluster_failover.sh <verrou_mutex_check> <verrou_etcd_probe>
+#   tests/integration/etcd/cluster_failover.sh <verrou_mutex_check> <verrou_etcd_probe> [checker options…]
+#
+# Checker options go to its `run` (e.g. `--limit 2`: semaphores).
 #
 # Ports: three client/peer pairs in 20500-20999, skipping ports in use.
 set -euo pipefail
 checker="$1"
 probe="$2"
+checker_options=("${@:3}")
 export PATH="$PATH:/usr/sbin"
 log() { printf '[%s] etcd-cluster: %s\n' "$(date +%T.%3N)" "$*"; }
 skip_or_fail() {
@@ -90,16 +97,26 @@ log "cluster up on client ports ${client[*]}"
 url="etcd://127.0.0.1:${client[0]},127.0.0.1:${client[1]},127.0.0.1:${client[2]}?request_timeout=500ms&operation_timeout=6s&connect_timeout=300ms"
 seconds=30
 "$checker" run --store "$url" --processes 3 --threads 2 --keys 3 --seconds "$seconds" \
-  --ttl 5s --acquire-timeout 4s --max-op 8s --allow-faults --min-cycles 100 --dir "$work/check" &
+  --ttl 5s --acquire-timeout 4s --max-op 8s --allow-faults --min-cycles 100 --dir "$work/check" \
+  "${checker_options[@]}" &
 checker_pid=$!
 "$probe" "$url" "$seconds" >"$work/probe.out" 2>"$work/probe.err" &
 probe_pid=$!
 
-fail() { log "$*"; keep=1; kill "$checker_pid" "$probe_pid" 2>/dev/null || true; exit 1; }
+boundary_pid=""
+fail() {
+  log "$*"; keep=1
+  kill "$checker_pid" "$probe_pid" ${boundary_pid:+"$boundary_pid"} 2>/dev/null || true
+  exit 1
+}
 
 sleep 3
+"$probe" "$url" boundary 3000 >"$work/boundary.out" 2>"$work/boundary.err" &
+boundary_pid=$!
+for _ in $(seq 1 100); do grep -q '^held' "$work/boundary.out" && break; sleep 0.1; done
+grep -q '^held' "$work/boundary.out" || fail "the boundary probe took no lock"
 l="$(leader)"; [[ -n "$l" ]] || fail "no leader found"
-log "killing the leader ${names[$l]}"
+log "a vanished holder's 3 s lock is on a lease of the leader; killing the leader ${names[$l]}"
 kill -9 "${pids[$l]}"; pids[$l]=""
 sleep 4
 start_member "$l"; wait_healthy "$l" || fail "the old leader did not come back"
@@ -121,6 +138,13 @@ sleep 4
 kill -CONT "${pids[$f]}"
 log "${names[$f]} resumed"
 
+boundary_status=0
+wait "$boundary_pid" || boundary_status=$?
+cat "$work/boundary.out"
+if [[ $boundary_status -ne 0 ]]; then
+  tail -5 "$work/boundary.err"
+  fail "the vanished holder's lock was taken before its expiration time, or never freed"
+fi
 status=0
 wait "$checker_pid" || status=$?
 log "checker exit status $status"

@@ -132,7 +132,13 @@ class EtcdShared : public ::testing::Test {
     store_ = std::make_shared<EtcdStore>(EtcdStoreOptions::from_url(support::shared_url()));
     base_ = support::shared_base();
   }
-  std::shared_ptr<EtcdStore> store_;
+  // A store of the shared member whose readers judge expiry by their clocks.
+  static std::shared_ptr<EtcdStore> clock_store() {
+    auto options = EtcdStoreOptions::from_url(support::shared_url());
+    options.expiry = verrou::EtcdExpiry::clock;
+    return std::make_shared<EtcdStore>(options);
+  }
+  std::shared_ptr<EtcdStore> store_;  // lease mode, the default
   std::string base_;
 };
 
@@ -192,7 +198,8 @@ TEST_F(EtcdShared, ExtendWithALongerDurationMovesTheKeyToALeaseCoveringIt) {
   store_->remove(key, "owner-a");
 }
 
-TEST_F(EtcdShared, AnExpiredHoldersKeyIsTakenOverWithAGreaterCreateRevision) {
+TEST_F(EtcdShared, ClockModeTakesOverAnExpiredHoldersKeyWithAGreaterCreateRevision) {
+  store_ = clock_store();
   const auto key = unique("takeover");
   const auto first = store_->save_fenced(key, "owner-a", 200ms);
   ASSERT_TRUE(first.has_value());
@@ -279,8 +286,9 @@ TEST_F(EtcdShared, AWaiterOfAnotherStoreIsWokenByTheReleaseItWatches) {
   EXPECT_LT(at - released, 2s) << "the waiter was not woken by the watch stream";
 }
 
-TEST_F(EtcdShared, AWaiterIsWokenWhenTheHoldersLeaseRunsOut) {
-  auto other = std::make_shared<EtcdStore>(EtcdStoreOptions::from_url(support::shared_url()));
+TEST_F(EtcdShared, ClockModeWakesAWaiterWhenTheHoldersLeaseRunsOut) {
+  store_ = clock_store();
+  auto other = clock_store();
   const auto key = unique("expiry-wake");
   ASSERT_TRUE(store_->save(key, "vanishing-holder", 600ms));
   const auto start = Clock::now();

@@ -150,6 +150,12 @@ long long lease_ttl_left(const std::string& base, long long id) {
   return std::stoll(r["TTL"].get<std::string>());
 }
 
+long long lease_granted_ttl(const std::string& base, long long id) {
+  const auto r = post(base, "/v3/lease/timetolive", {{"ID", std::to_string(id)}});
+  if (!r.contains("grantedTTL")) return -1;
+  return std::stoll(r["grantedTTL"].get<std::string>());
+}
+
 int shell(const std::string& command) {
   const int status = std::system(command.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;

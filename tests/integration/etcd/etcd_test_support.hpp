@@ -30,6 +30,8 @@ std::string unb64(const std::string& text);
 nlohmann::json raw_get(const std::string& base, const std::string& key);
 // Seconds left on lease `id` (-1: gone).
 long long lease_ttl_left(const std::string& base, long long id);
+// The seconds lease `id` was granted for (-1: gone).
+long long lease_granted_ttl(const std::string& base, long long id);
 
 // Runs a shell command; returns its exit status.
 int shell(const std::string& command);

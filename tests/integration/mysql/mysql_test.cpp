@@ -27,6 +27,8 @@ INSTANTIATE_TEST_SUITE_P(Mysql, StoreConformance,
                              .make_store = [] { return verrou::open_store(mytest::url()); },
                              .unavailable = [] { return mytest::unavailable(); },
                              .contention_cycles = 200,
+                             .require_fencing = true,
+                             .require_semaphores = true,
                          }),
                          verrou::conformance::harness_name);
 

@@ -28,6 +28,8 @@ INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformance,
                              .make_store = [] { return verrou::open_store(pgtest::url()); },
                              .unavailable = [] { return pgtest::unavailable(); },
                              .contention_cycles = 200,
+                             .require_fencing = true,
+                             .require_semaphores = true,
                          }),
                          verrou::conformance::harness_name);
 

@@ -6,13 +6,18 @@
 #include <verrou/lock_factory.hpp>
 #include <verrou/testing/conformance.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdio>
 #include <set>
 #include <sstream>
 #include <thread>
 
-#include "drivers/redis/redis_client.hpp"
+#include "drivers/redis/hash_slot.hpp"
 #include "redis_test_support.hpp"
 
 namespace verrou::conformance {
@@ -238,6 +243,78 @@ TEST_F(RedisClusterTest, WaitersAreWokenAcrossNodes) {
     EXPECT_TRUE(got.load());
     EXPECT_LT(std::chrono::steady_clock::now() - released, 10s) << k;
   }
+}
+
+// A black-holed node: connections to it never complete (its accept queue is full and never
+// served, so its SYNs go unanswered), as for a host that dropped off the network.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    ::listen(fd_, 0);
+    socklen_t length = sizeof address;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    for (int& filler : fillers_) {  // fill the queue
+      filler = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      ::connect(filler, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ~SilentListener() {
+    for (int filler : fillers_) ::close(filler);
+    ::close(fd_);
+  }
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+  [[nodiscard]] std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1;
+  int fillers_[4] = {-1, -1, -1, -1};
+  std::uint16_t port_ = 0;
+};
+
+TEST(RedisClusterFaults, SilentSeedsDoNotHoldCallersPastTheirDeadline) {
+  if (auto why = redis_test::unavailable(redis_test::cluster_url())) VERROU_SKIP_OR_FAIL(*why);
+  // Five seeds that never answer come first; the cluster's own nodes after them.
+  SilentListener silent[5];
+  auto real = RedisConnection::from_url(redis_test::cluster_url());
+  std::string url = "redis+cluster://" + silent[0].address();
+  for (int i = 1; i < 5; ++i) url += "," + silent[i].address();
+  for (const auto& e : real.endpoints) url += "," + e.host + ":" + std::to_string(e.port);
+  auto store = redis_test::make_store(url + "?connect_timeout=300ms&command_timeout=300ms");
+  const std::string key = "verrou-cluster-silent:" + conformance::unique_suffix();
+  // Each call ends within connect + command timeout of retries plus one command timeout for
+  // its reply (900 ms), whatever the other callers do (none waits for another's reading of
+  // the map past its own deadline); soon the map is read and calls work.
+  std::atomic<int> succeeded{0};
+  std::atomic<long long> longest_ms{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 6; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        try {
+          (void)store->exists(key + std::to_string(t));
+          succeeded++;
+        } catch (const LockStorageError&) {
+        }
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - start).count();
+        long long seen = longest_ms.load();
+        while (ms > seen && !longest_ms.compare_exchange_weak(seen, ms)) {
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_LT(longest_ms.load(), 900 + 1100) << "a caller was held far past its deadline";
+  EXPECT_GT(succeeded.load(), 0) << "the silent seeds kept every caller from the cluster";
 }
 
 TEST(RedisClusterUrl, AStandaloneServerIsNotACluster) {

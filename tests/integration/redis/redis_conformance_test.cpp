@@ -20,6 +20,8 @@ StoreHarness harness(std::string name, std::string (*url)(), std::string prefix 
       .unavailable = [url] { return verrou::redis_test::unavailable(url()); },
       .short_ttl = std::chrono::milliseconds(300),
       .contention_cycles = 300,
+      .require_fencing = true,
+      .require_semaphores = true,
   };
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Failures: a Redis that goes away and comes back, one that never answers, one that is not
-// there. Each test runs its own redis-server on a port of its own, never the shared one.
+// there, connections that die silently. Each test runs its own redis-server on a port of its
+// own, never the shared one.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -15,6 +16,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "fault_proxy.hpp"
+#include "private_redis.hpp"
 #include "redis_test_support.hpp"
 
 namespace verrou::conformance {
@@ -27,69 +30,8 @@ namespace {
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
 
-// A loopback port nobody listens on right now.
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
-bool run(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()) == 0; }
-
-// A redis-server of this test's own, on a free port, stopped and started at will.
-class PrivateRedis {
- public:
-  PrivateRedis() : port_(free_port()) {
-    dir_ = std::filesystem::temp_directory_path() / ("verrou-redis-fault-" + conformance::unique_suffix());
-    std::filesystem::create_directories(dir_);
-  }
-  ~PrivateRedis() {
-    stop();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
-  PrivateRedis(const PrivateRedis&) = delete;
-  PrivateRedis& operator=(const PrivateRedis&) = delete;
-
-  static bool available() { return run("redis-server --version") && run("redis-cli --version"); }
-
-  bool start() {
-    run("redis-server --port " + std::to_string(port_) + " --bind 127.0.0.1 --daemonize yes" +
-        " --pidfile " + (dir_ / "redis.pid").string() + " --dir " + dir_.string() +
-        " --logfile " + (dir_ / "redis.log").string() + " --save '' --appendonly no");
-    for (int i = 0; i < 100; ++i) {
-      if (ping()) return true;
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
-  }
-  void stop() {
-    if (!ping()) return;
-    run("redis-cli -h 127.0.0.1 -p " + std::to_string(port_) + " shutdown nosave");
-    for (int i = 0; i < 100 && ping(); ++i) std::this_thread::sleep_for(50ms);
-  }
-  bool ping() const {
-    return run("redis-cli -h 127.0.0.1 -p " + std::to_string(port_) + " ping 2>/dev/null | grep -q PONG");
-  }
-  [[nodiscard]] std::string url() const {
-    return "redis://127.0.0.1:" + std::to_string(port_) + "?connect_timeout=1s&command_timeout=1s";
-  }
-  [[nodiscard]] std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  // Runs redis-cli against this server.
-  [[nodiscard]] bool cli(const std::string& args) const {
-    return run("redis-cli -h 127.0.0.1 -p " + std::to_string(port_) + " " + args);
-  }
-
- private:
-  std::uint16_t port_;
-  std::filesystem::path dir_;
-};
+using redis_test::free_port;
+using redis_test::PrivateRedis;
 
 class RedisFaultTest : public ::testing::Test {
  protected:
@@ -232,6 +174,69 @@ TEST_F(RedisFaultTest, ThreadsCarryOnAfterARestartMidRun) {
   for (auto& t : threads) t.join();
   EXPECT_GT(errors.load(), 0) << "the outage went unnoticed";
   EXPECT_GE(after_restart.load(), 100) << "the store did not recover after the restart";
+}
+
+TEST_F(RedisFaultTest, AConnectionThatDiedSilentlyWhileIdleIsReplacedBeforeUse) {
+  redis_test::FaultProxy proxy(server_.port());
+  auto store = redis_test::make_store("redis://127.0.0.1:" + std::to_string(proxy.port()) +
+                                      "?connect_timeout=1s&command_timeout=1s");
+  ASSERT_TRUE(store->save("k", "o", 30s));
+  store->remove("k", "o");
+  // A NAT or load balancer forgets the flow: nothing passes, nothing is closed.
+  proxy.black_hole_open_connections();
+  std::this_thread::sleep_for(6s);  // idle for longer than the store trusts a connection
+  // PINGed before use, found dead, replaced: the save goes out on a live connection.
+  EXPECT_TRUE(store->save("k", "o", 30s));
+  EXPECT_EQ(server_.cli_output("GET k"), "o");
+  store->remove("k", "o");
+}
+
+TEST_F(RedisFaultTest, TheSubscriberReplacesAConnectionThatDiedSilently) {
+  redis_test::FaultProxy proxy(server_.port());
+  auto store = redis_test::make_store("redis://127.0.0.1:" + std::to_string(proxy.port()) +
+                                      "?connect_timeout=1s&command_timeout=1s");
+  ASSERT_TRUE(store->save("k", "holder", forever));
+  auto start = SteadyClock::now();
+  EXPECT_FALSE(store->save_waiting("k", "waiter", 30s, start + 300ms, start));  // subscriber up
+  proxy.black_hole_open_connections();
+  std::this_thread::sleep_for(8s);  // its PING goes unanswered: it reconnects
+  // A waiter with a long retry delay is woken by the release, not by its delay.
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(500ms);
+    store->remove("k", "holder");
+  });
+  start = SteadyClock::now();
+  LockFactory factory(store);
+  auto lock = factory.create_lock("k", 30s);
+  EXPECT_TRUE(lock.acquire({.retry = {.delay = 60s, .timeout = 90s}}));
+  EXPECT_LT(SteadyClock::now() - start, 10s) << "the waiter was not woken: the subscriber stayed on a dead connection";
+  releaser.join();
+  lock.release();
+}
+
+TEST_F(RedisFaultTest, ManyThreadsShareAFewConnections) {
+  auto c = RedisConnection::from_url(server_.url());
+  c.pool_size = 2;
+  auto store = std::make_shared<RedisStore>(RedisStoreOptions{.connection = c});
+  LockFactory factory(store);
+  std::atomic<int> cycles{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 32; ++t) {
+    threads.emplace_back([&, t] {
+      auto lock = factory.create_lock("pooled" + std::to_string(t), 10s);
+      for (int i = 0; i < 100; ++i) {
+        if (lock.acquire_immediately()) {
+          lock.release();
+          cycles++;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(cycles.load(), 32 * 100);
+  // Two pipelined connections served 32 threads (plus redis-cli asking).
+  const auto info = server_.cli_output("INFO clients");
+  EXPECT_NE(info.find("connected_clients:3"), std::string::npos) << info;
 }
 
 TEST(RedisFaults, NothingListeningFailsFastNamingTheServer) {

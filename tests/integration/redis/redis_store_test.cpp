@@ -12,7 +12,8 @@
 #include <future>
 #include <thread>
 
-#include "drivers/redis/redis_client.hpp"
+#include "drivers/redis/data_layout.hpp"
+#include "drivers/redis/hash_slot.hpp"
 #include "redis_test_support.hpp"
 
 // This program links the conformance suite for its helpers; the suite runs elsewhere.
@@ -199,6 +200,47 @@ TEST_F(RedisStoreTest, WritesTheVerrouFormat) {
   store_->force_remove(f);
   EXPECT_EQ(redis_cli("EXISTS " + f), "0");
   store_->remove(k, "owner-1");
+}
+
+TEST_F(RedisStoreTest, KeepsAFencingCounterBesideTheLockThatNodeAcquisitionsLeaveAlone) {
+  if (!have_redis_cli()) GTEST_SKIP() << "redis-cli is not installed";
+  const auto k = key("fence{braces}");
+  auto first = store_->save_fenced(k, "owner-1", 10s);
+  ASSERT_TRUE(first.has_value());
+  const auto counter = detail::redis::fence_key(k);
+  EXPECT_EQ(counter.rfind("verrou:fence:{", 0), 0U) << counter;
+  EXPECT_EQ(detail::redis::key_slot(counter), detail::redis::key_slot(k)) << "not in the lock's slot";
+  EXPECT_EQ(redis_cli("GET " + counter), std::to_string(*first));
+  EXPECT_GT(std::stoll(redis_cli("PTTL " + counter)), 24LL * 3600 * 1000);
+  store_->remove(k, "owner-1");
+  // A Node.js process takes and releases the lock itself: no token, counter untouched.
+  ASSERT_EQ(redis_cli("SET " + k + " node-owner PX 10000 NX"), "OK");
+  ASSERT_EQ(redis_cli("DEL " + k), "1");
+  EXPECT_EQ(redis_cli("GET " + counter), std::to_string(*first));
+  auto second = store_->save_fenced(k, "owner-2", 10s);
+  ASSERT_TRUE(second.has_value());
+  EXPECT_GT(*second, *first);
+  store_->remove(k, "owner-2");
+}
+
+TEST_F(RedisStoreTest, KeepsSemaphoresApartFromLocksAndTidy) {
+  if (!have_redis_cli()) GTEST_SKIP() << "redis-cli is not installed";
+  const auto k = key("semaphore");
+  ASSERT_TRUE(store_->save_permit(k, "h1", 3, 2s));
+  ASSERT_TRUE(store_->save_permit(k, "h2", 2, 10s));
+  const auto holders = detail::redis::semaphore_holders_key(k);
+  const auto limits = detail::redis::semaphore_limits_key(k);
+  EXPECT_EQ(redis_cli("ZCARD " + holders), "2");
+  EXPECT_EQ(redis_cli("HGET " + limits + " h2"), "2");
+  EXPECT_EQ(redis_cli("EXISTS " + k), "0") << "a semaphore wrote the lock key";
+  // The keys expire with the last lease.
+  auto pttl = std::stoll(redis_cli("PTTL " + holders));
+  EXPECT_GT(pttl, 5'000);
+  EXPECT_LE(pttl, 10'000);
+  EXPECT_FALSE(store_->save_permit(k, "h3", 3, 10s)) << "the smallest limit (2) is reached";
+  store_->remove_permit(k, "h1");
+  store_->remove_permit(k, "h2");
+  EXPECT_EQ(store_->count_permits(k), 0U);
 }
 
 TEST_F(RedisStoreTest, TheDatabaseNumberIsSelectedOverTcpAndUnixSockets) {

@@ -75,12 +75,16 @@ std::vector<StoreHarness> harnesses() {
       .name = "soci_sqlite3_file",
       .make_store = [] { return verrou::open_store("soci://sqlite3/" + sqlite_file()); },
       .contention_cycles = 200,
+      .require_fencing = true,
+      .require_semaphores = true,
   });
 #if defined(VERROU_SOCI_HAVE_SQLITE3)
   out.push_back({
       .name = "soci_sqlite3_app_session",
       .make_store = [] { return verrou::make_soci_store({.session = &app_sqlite_session()}); },
       .contention_cycles = 200,
+      .require_fencing = true,
+      .require_semaphores = true,
   });
 #endif
   out.push_back({
@@ -88,6 +92,8 @@ std::vector<StoreHarness> harnesses() {
       .make_store = [] { return verrou::open_store(socitest::postgres_url()); },
       .unavailable = [] { return socitest::unavailable(socitest::postgres_url(), "PostgreSQL"); },
       .contention_cycles = 200,
+      .require_fencing = true,
+      .require_semaphores = true,
   });
 #if defined(VERROU_SOCI_HAVE_POSTGRESQL)
   out.push_back({
@@ -95,6 +101,8 @@ std::vector<StoreHarness> harnesses() {
       .make_store = [] { return verrou::make_soci_store({.pool = app_postgres_pool()}); },
       .unavailable = [] { return socitest::unavailable(socitest::postgres_url(), "PostgreSQL"); },
       .contention_cycles = 200,
+      .require_fencing = true,
+      .require_semaphores = true,
   });
 #endif
   out.push_back({
@@ -102,6 +110,8 @@ std::vector<StoreHarness> harnesses() {
       .make_store = [] { return verrou::open_store(socitest::mysql_url()); },
       .unavailable = [] { return socitest::unavailable(socitest::mysql_url(), "MySQL/MariaDB"); },
       .contention_cycles = 200,
+      .require_fencing = true,
+      .require_semaphores = true,
   });
   out.push_back({
       .name = "soci_odbc_postgresql",
@@ -109,6 +119,8 @@ std::vector<StoreHarness> harnesses() {
       .unavailable =
           [] { return socitest::unavailable(socitest::odbc_url(), "PostgreSQL over ODBC"); },
       .contention_cycles = 200,
+      .require_fencing = true,
+      .require_semaphores = true,
   });
   return out;
 }

@@ -61,10 +61,15 @@ INSTANTIATE_TEST_SUITE_P(
             .name = "sqlite_file",
             .make_store = [] { return verrou::open_store("sqlite://" + conformance_db()); },
             .contention_cycles = 200,
+            .require_fencing = true,
+            .require_semaphores = true,
         },
         verrou::conformance::StoreHarness{
             .name = "sqlite_memory",
             .make_store = [] { return verrou::open_store("sqlite::memory:"); },
+            .require_fencing = true,
+            .require_semaphores = true,
+            .stores_share_data = false,  // each in-memory store is a database of its own
         }),
     verrou::conformance::harness_name);
 
