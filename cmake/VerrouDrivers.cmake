@@ -69,7 +69,10 @@ function(verrou_add_driver)
   add_library(verrou::${D_NAME} ALIAS verrou_${D_NAME})
   set_property(GLOBAL APPEND PROPERTY VERROU_DRIVERS ${D_NAME})
   verrou_pkg_config_record(${D_NAME} "${D_LIBRARIES}")
-  set_property(GLOBAL APPEND_STRING PROPERTY VERROU_CONFIG_CODE "${D_CONFIG_CODE}\n")
+  # cmake_parse_arguments(PARSE_ARGV) keeps a ';' inside an argument as '\;': undo that, so
+  # the code reads as written (e.g. find_library(... NAMES mariadb;mysqlclient)).
+  string(REPLACE "\\;" ";" config_code "${D_CONFIG_CODE}")
+  set_property(GLOBAL APPEND_STRING PROPERTY VERROU_CONFIG_CODE "${config_code}\n")
 endfunction()
 
 function(verrou_finalize_drivers)

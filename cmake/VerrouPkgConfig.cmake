@@ -3,13 +3,13 @@
 # pkg-config files: verrou.pc for the library, and verrou-<driver>.pc for each driver built
 # into it, for builds without CMake:
 #
-#   c++ -std=c++20 app.cpp $(pkg-config --cflags --libs verrou-redis)
-#   c++ -std=c++20 app.cpp $(pkg-config --static --cflags --libs verrou-redis)   # static libverrou
+#   c++ -std=c++20 app.cpp $(pkg-config --cflags --libs verrou-redis)   # static or shared
 #
 # Every driver is compiled into libverrou, so a static libverrou.a needs the client library of
-# every driver built: verrou.pc names them all (Requires.private, Libs.private), and each
-# driver's file names its own again. A shared libverrou records them itself (DT_NEEDED), so its
-# files name none, and building against it needs none of the drivers' -dev packages.
+# every driver built: verrou.pc names them all (Requires, Libs: always needed, so not in the
+# .private fields), and each driver's file names its own again. A shared libverrou records
+# them itself (DT_NEEDED), so its files name none, and building against it needs none of the
+# drivers' -dev packages.
 #
 # What a driver needs is read from the LIBRARIES it gives verrou_add_driver (VerrouDrivers.cmake
 # calls verrou_pkg_config_record): the imported targets of CMake's find modules map to their
@@ -112,9 +112,10 @@ function(_verrou_pc_write file name description requires requires_private libs l
       set(${dir} "\${prefix}/${CMAKE_INSTALL_${dir}}")
     endif()
   endforeach()
-  foreach(var IN ITEMS requires requires_private libs_private)
-    string(REPLACE ";" " " ${var} "${${var}}")
+  foreach(var IN ITEMS requires requires_private)
+    string(REPLACE ";" ", " ${var} "${${var}}")
   endforeach()
+  string(REPLACE ";" " " libs_private "${libs_private}")
   set(text "prefix=@VERROU_PC_PREFIX@
 libdir=${LIBDIR}
 includedir=${INCLUDEDIR}
@@ -182,8 +183,13 @@ function(verrou_install_pkg_config)
     set(all_requires "")
     set(all_libs "")
   endif()
+  # A static libverrou always needs its drivers' client libraries, so they are in Requires
+  # and Libs, not the .private fields: `pkg-config --cflags --libs` alone links a consumer,
+  # against the shared builds of those libraries (`--static` would also ask for their own
+  # private dependencies, which Debian does not ship as static libraries).
+  string(REPLACE ";" " " all_libs "${all_libs}")
   _verrou_pc_write(verrou.pc verrou "${PROJECT_DESCRIPTION}: the library, its memory store and every driver built in"
-    "" "${all_requires}" "-L\${libdir} -lverrou -pthread" "${all_libs}" "${cflags}")
+    "${all_requires}" "" "-L\${libdir} -lverrou -pthread ${all_libs}" "" "${cflags}")
 
   foreach(d IN LISTS drivers)
     get_property(requires GLOBAL PROPERTY VERROU_PC_REQUIRES_${d})
@@ -196,7 +202,9 @@ function(verrou_install_pkg_config)
       set(requires "")
       set(libs "")
     endif()
+    string(REPLACE ";" " " libs "${libs}")
+    list(PREPEND requires "verrou = ${PROJECT_VERSION}")
     _verrou_pc_write(verrou-${d}.pc verrou-${d} "verrou-cpp: ${description}"
-      "verrou = ${PROJECT_VERSION}" "${requires}" "" "${libs}" "")
+      "${requires}" "" "${libs}" "" "")
   endforeach()
 endfunction()

@@ -4,8 +4,8 @@
 # Builds and runs consumers of one installed verrou, as its users would:
 #   1. with CMake: find_package(verrou COMPONENTS core sqlite testing) (tests/packaging/),
 #      including the conformance suite run against a store the consumer defines;
-#   2. without CMake: `c++ consumer.cpp $(pkg-config --cflags --libs verrou-sqlite)`
-#      (`--static` for a static libverrou), after checking every verrou*.pc file.
+#   2. without CMake: `c++ consumer.cpp $(pkg-config --cflags --libs verrou-sqlite)`, the same
+#      for a static and a shared libverrou, after checking every verrou*.pc file.
 #
 #   tests/packaging/check-install.sh PREFIX static|shared WORK_DIR
 #     PREFIX    where verrou is installed (/usr for the Debian packages)
@@ -16,8 +16,7 @@ prefix="${1:?usage: check-install.sh PREFIX static|shared WORK_DIR}"
 kind="${2:?usage: check-install.sh PREFIX static|shared WORK_DIR}"
 work="${3:?usage: check-install.sh PREFIX static|shared WORK_DIR}"
 case "$kind" in
-  static) pc_static=(--static) ;;
-  shared) pc_static=() ;;
+  static | shared) ;;
   *) echo "check-install: kind must be static or shared, not '$kind'" >&2; exit 2 ;;
 esac
 rm -rf "$work"
@@ -47,11 +46,11 @@ export PKG_CONFIG_PATH="$pc_dir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 for pc in "$pc_dir"/verrou*.pc; do
   module="$(basename "$pc" .pc)"
   pkg-config --validate "$module"
-  pkg-config "${pc_static[@]}" --cflags --libs "$module" >/dev/null
+  pkg-config --cflags --libs "$module" >/dev/null
   echo "$module $(pkg-config --modversion "$module"): ok"
 done
-flags="$(pkg-config "${pc_static[@]}" --cflags --libs verrou-sqlite)"
-echo "pkg-config ${pc_static[*]} --cflags --libs verrou-sqlite: $flags"
+flags="$(pkg-config --cflags --libs verrou-sqlite)"
+echo "pkg-config --cflags --libs verrou-sqlite: $flags"
 # shellcheck disable=SC2086  # the flags are words
 c++ -std=c++20 -Wall -Wextra -Werror \
   -DVERROU_PACKAGE_VERSION="\"$(pkg-config --modversion verrou)\"" \
