@@ -20,7 +20,9 @@ if(NOT rc EQUAL 0)
 endif()
 
 # The commands: the lines "  name   summary" under "Subcommands:".
-string(REPLACE "\n" ";" lines "${help}")
+# (A ';' in a summary would split a CMake list: drop it first.)
+string(REPLACE ";" "," lines "${help}")
+string(REPLACE "\n" ";" lines "${lines}")
 set(commands "")
 set(in_list FALSE)
 foreach(line IN LISTS lines)

@@ -11,8 +11,10 @@
 #   - consumers build and run against the packages with CMake and with pkg-config
 #     (tests/packaging/check-install.sh /usr shared).
 #
-#   scripts/debian-packages.sh [--keep]
+#   scripts/debian-packages.sh [--keep] [--again]
 #     --keep   leave the packages installed
+#     --again  rebuild in the build folder of the previous run (build/debian/), compiling only
+#              what changed since; without it the packages are built from scratch
 # The packages and the build log are left in build/debian/. The tests are not built inside
 # the package build (DEB_BUILD_OPTIONS=nocheck): CI runs them in its own builds. Needs the
 # build dependencies of debian/control (scripts/install-deps.sh), and root or sudo to install.
@@ -20,14 +22,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
 
+say() { printf -- '--- %s\n' "$*"; }
+fail() { echo "debian-packages: $*" >&2; exit 1; }
+
 keep=false
-if [[ "${1:-}" == "--keep" ]]; then keep=true; shift; fi
+again=false
+while (($#)); do
+  case "$1" in
+    --keep) keep=true ;;
+    --again) again=true ;;
+    *) fail "unknown argument '$1' (usage: debian-packages.sh [--keep] [--again])" ;;
+  esac
+  shift
+done
 jobs="${VERROU_JOBS:-$(nproc)}"
 sudo_cmd=()
 [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
 
-say() { printf -- '--- %s\n' "$*"; }
-fail() { echo "debian-packages: $*" >&2; exit 1; }
 
 # One version, one ABI number: CMakeLists.txt's, which debian/ must follow.
 version="$(sed -n 's/^project(verrou VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)"
@@ -45,7 +56,14 @@ grep -q "\"version-semver\": \"$version\"" packaging/vcpkg/verrou/vcpkg.json ||
 
 out="$root/build/debian"
 src="$out/verrou-$version"
-rm -rf "$out"
+build_flags=()
+if $again && [[ -d "$src/debian" ]]; then
+  # Keep the CMake build folder; let dh run every step again (it skips them after a build).
+  rm -f "$src/debian/debhelper-build-stamp" "$src"/debian/*.debhelper.log "$out"/*.deb
+  build_flags=(-nc)
+else
+  rm -rf "$out"
+fi
 mkdir -p "$src"
 # dpkg-buildpackage builds inside the source folder and writes the packages beside it: use a
 # copy of the sources (the tracked and new files, not build/ nor ignored ones).
@@ -57,7 +75,7 @@ fi
 
 say "dpkg-buildpackage -b -us -uc (log: build/debian/build.log)"
 start=$SECONDS
-if ! (cd "$src" && DEB_BUILD_OPTIONS="nocheck parallel=$jobs" dpkg-buildpackage -b -us -uc) \
+if ! (cd "$src" && DEB_BUILD_OPTIONS="nocheck parallel=$jobs" dpkg-buildpackage -b -us -uc "${build_flags[@]}") \
     >"$out/build.log" 2>&1; then
   tail -n 60 "$out/build.log" >&2
   fail "dpkg-buildpackage failed (whole log: build/debian/build.log)"
@@ -84,15 +102,26 @@ say "the verrou command"
 /usr/bin/verrou --version | grep -q "^verrou $version " || fail "verrou --version does not say $version"
 /usr/bin/verrou --version | head -n 1
 /usr/bin/verrou run --store memory: --key packaging -- true
-zcat /usr/share/man/man1/verrou.1.gz | grep -q '^\.SS "verrou run"' ||
-  fail "the man page has no section for verrou run"
-echo "man page: $(zcat /usr/share/man/man1/verrou.1.gz | grep -c '^\.SS "verrou ') commands"
+commands="$(/usr/bin/verrou --help | awk '/^Subcommands:/ { l = 1; next } l && /^  [a-z]/ { print $1; next } l { exit }')"
+[[ -n "$commands" ]] || fail "verrou --help lists no commands"
+for command in $commands; do
+  zcat /usr/share/man/man1/verrou.1.gz | grep -q "^\.SS \"verrou $command\"" ||
+    fail "the man page has no section for verrou $command"
+done
+echo "man page: a section for each of $(echo $commands)"
+# Completion as bash runs it on <Tab>: COMP_LINE/COMP_POINT are what bash-completion reads.
 completion="$(bash -c '
   source /usr/share/bash-completion/bash_completion
   source /usr/share/bash-completion/completions/verrou
-  COMP_WORDS=(verrou ru); COMP_CWORD=1; _verrou; echo "${COMPREPLY[*]}"
-  COMP_WORDS=(verrou status --st); COMP_CWORD=2; _verrou; echo "${COMPREPLY[*]}"' 2>/dev/null)"
-[[ "$completion" == $'run\n--store' ]] || fail "bash completion offers '$completion', expected run and --store"
+  complete_line() {
+    COMP_LINE="$1"; COMP_POINT=${#COMP_LINE}; read -ra COMP_WORDS <<<"$COMP_LINE"
+    COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _verrou; echo "${COMPREPLY[*]}"
+  }
+  complete_line "verrou ru"
+  complete_line "verrou status --st"
+  complete_line "verrou run --store mem"' 2>/dev/null)"
+[[ "$completion" == $'run\n--store\nmemory:' ]] ||
+  fail "bash completion offers '$completion', expected run, --store and memory:"
 echo "bash completion: ok"
 
 tests/packaging/check-install.sh /usr shared "$out/consumer"
