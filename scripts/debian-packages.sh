@@ -39,7 +39,6 @@ jobs="${VERROU_JOBS:-$(nproc)}"
 sudo_cmd=()
 [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
 
-
 # One version, one ABI number: CMakeLists.txt's, which debian/ must follow.
 version="$(sed -n 's/^project(verrou VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)"
 soversion="$(sed -n 's/^set(VERROU_SOVERSION \([0-9]*\)).*/\1/p' CMakeLists.txt)"
