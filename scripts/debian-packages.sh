@@ -74,7 +74,7 @@ fi
 
 say "dpkg-buildpackage -b -us -uc (log: build/debian/build.log)"
 start=$SECONDS
-if ! (cd "$src" && DEB_BUILD_OPTIONS="nocheck parallel=$jobs" dpkg-buildpackage -b -us -uc "${build_flags[@]}") \
+if ! (cd "$src" && DEB_BUILD_OPTIONS="nocheck noddebs parallel=$jobs" dpkg-buildpackage -b -us -uc "${build_flags[@]}") \
     >"$out/build.log" 2>&1; then
   tail -n 60 "$out/build.log" >&2
   fail "dpkg-buildpackage failed (whole log: build/debian/build.log)"
