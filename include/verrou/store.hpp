@@ -82,6 +82,9 @@ struct Acquired {
   /// The acquisition's fencing token, from stores that give them (`FencingLockStore`);
   /// nullopt from other stores.
   std::optional<std::uint64_t> fencing_token{};
+  /// Set by `save_waiting` / `save_permit_waiting` when the lock (or a permit) was not free
+  /// at once and the call waited for it: reported to an `Observer` as contention.
+  bool waited = false;
 };
 
 /// Capability: a store that can wait for a held lock to be released instead of being polled.

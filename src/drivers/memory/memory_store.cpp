@@ -53,7 +53,8 @@ struct Entry {
     waiters.erase(waiters.begin());
     take(*w->owner, w->ttl, now, tokens);
     w->granted = true;
-    w->acquired = Acquired{.written_at = std::chrono::system_clock::now(), .fencing_token = token};
+    w->acquired = Acquired{
+        .written_at = std::chrono::system_clock::now(), .fencing_token = token, .waited = true};
     w->wake.notify_one();
   }
 };

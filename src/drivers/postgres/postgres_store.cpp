@@ -472,7 +472,10 @@ std::optional<Acquired> PostgresStore::save_waiting(
   if (listener_) watch.emplace(listener_->watch(key, until));
   for (;;) {
     const std::uint64_t seen = watch ? watch->wakeups() : 0;
-    if (auto acquired = take()) return acquired;
+    if (auto acquired = take()) {
+      acquired->waited = true;  // the first try found it held
+      return acquired;
+    }
     // Wake at the latest when the holder's lease runs out (by the server's clock).
     auto wake = until;
     Result r = impl.run(kGet, "read lock", {key.c_str()});
