@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "verrou/duration.hpp"
 
@@ -207,6 +208,33 @@ class WaitableSemaphoreStore {
       const std::string& key, const std::string& holder, std::uint32_t limit,
       std::optional<Duration> ttl, std::chrono::steady_clock::time_point until,
       std::chrono::steady_clock::time_point waiting_since) = 0;
+};
+
+/// A lock held now, as `ListableLockStore::list_locks` reports it.
+struct HeldLock {
+  std::string key{};
+  std::string owner{};  ///< the holder's owner token
+  /// Time left on the holder's lease, as the store judges it; nullopt: it never expires.
+  std::optional<Duration> remaining{};
+  /// The holder's fencing token, where the store keeps it beside the lock; nullopt otherwise.
+  std::optional<std::uint64_t> fencing_token{};
+};
+
+/// Capability: a store that can enumerate the locks held now (`verrou list`).
+///
+/// Only locks are listed: a store's own bookkeeping (fencing counters, semaphore holders,
+/// wake-up channels) is left out, and so are expired leases.
+///
+/// Thread safety: as `LockStore`.
+class ListableLockStore {
+ public:
+  virtual ~ListableLockStore() = default;
+
+  /// The locks held now whose key starts with `prefix` (empty: every key), sorted by key. When
+  /// more than `limit` match, `limit` of them (stores that read keys in order: the first ones).
+  /// The listing is not a snapshot: locks taken or released while it runs may be in or out.
+  /// Throws `LockStorageError` when the store fails.
+  virtual std::vector<HeldLock> list_locks(std::string_view prefix, std::size_t limit) = 0;
 };
 
 /// A lazy factory of a store, as `memory_store()`, `redis_store(...)` and the other drivers
