@@ -235,6 +235,11 @@ class ListableLockStore {
   /// The listing is not a snapshot: locks taken or released while it runs may be in or out.
   /// Throws `LockStorageError` when the store fails.
   virtual std::vector<HeldLock> list_locks(std::string_view prefix, std::size_t limit) = 0;
+
+  /// Whether this store object can list. A store whose listing depends on its configuration (a
+  /// `DatabaseStore` over an adapter without it) answers false, and `list_locks` then throws
+  /// `InvalidArgumentError`. Thread safety: pure.
+  [[nodiscard]] virtual bool lists_locks() const noexcept { return true; }
 };
 
 /// A lazy factory of a store, as `memory_store()`, `redis_store(...)` and the other drivers

@@ -7,6 +7,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -321,6 +322,31 @@ std::optional<DatabaseLockRow> PostgresAdapter::get_lock(const std::string& key)
   if (PQgetisnull(r.get(), 0, 1) == 0) row.expiration = std::stoll(PQgetvalue(r.get(), 0, 1));
   row.expired = PQgetisnull(r.get(), 0, 2) == 0 && PQgetvalue(r.get(), 0, 2)[0] == '1';
   return row;
+}
+
+std::vector<HeldLock> PostgresAdapter::list_locks(std::string_view prefix, std::size_t limit) {
+  // Not prepared: an administrative query, its LIMIT written in.
+  const auto most = std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max());
+  const std::string text = impl_->statements.list.text + " LIMIT " + std::to_string(most);
+  const std::string key(prefix);
+  const char* values[] = {key.c_str()};
+  auto lease = impl_->pool->acquire();
+  auto r = impl_->round_trip(lease, "list locks", [&](PGconn* pg) {
+    return PQsendQueryParams(pg, text.c_str(), 1, nullptr, values, nullptr, nullptr, 0);
+  });
+  std::vector<HeldLock> held;
+  const int rows = PQntuples(r.get());
+  for (int row = 0; row < rows; ++row) {
+    HeldLock h;
+    h.key = PQgetvalue(r.get(), row, 0);
+    h.owner = PQgetvalue(r.get(), row, 1);
+    if (PQgetisnull(r.get(), row, 2) == 0) {
+      h.remaining = Duration(std::max<std::int64_t>(0, std::stoll(PQgetvalue(r.get(), row, 2))));
+    }
+    if (PQgetisnull(r.get(), row, 3) == 0) h.fencing_token = to_count(PQgetvalue(r.get(), row, 3));
+    held.push_back(std::move(h));
+  }
+  return held;
 }
 
 bool PostgresAdapter::gives_fencing_tokens() const noexcept { return true; }
