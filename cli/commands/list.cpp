@@ -21,7 +21,7 @@ namespace {
 
 // One JSON line per lock; these field names are a contract with scripts (docs/cli.md).
 std::string json_line(const HeldLock& lock) {
-  nlohmann::json line = {
+  nlohmann::ordered_json line = {
       {"key", lock.key},
       {"owner", lock.owner},
       {"remaining_ms", nullptr},
@@ -30,7 +30,7 @@ std::string json_line(const HeldLock& lock) {
   if (lock.remaining) line["remaining_ms"] = lock.remaining->count();
   if (lock.fencing_token) line["fencing_token"] = *lock.fencing_token;
   // Keys are bytes: invalid UTF-8 is replaced rather than failing the listing.
-  return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 // The table's columns, each as wide as its widest cell.
