@@ -124,7 +124,9 @@ TEST_P(CliList, ListsTheLocksOtherProcessesHoldAsJsonLines) {
   EXPECT_TRUE(lines[1]["remaining_ms"].is_null()) << "a lock without TTL: null";
   for (const auto& [line, lock] : {std::pair{lines[0], lock_a}, std::pair{lines[1], lock_b}}) {
     ASSERT_TRUE(line.contains("fencing_token")) << line;
-    if (lock.fencing_token) EXPECT_EQ(line["fencing_token"], *lock.fencing_token) << line;
+    if (lock.fencing_token) {
+      EXPECT_EQ(line["fencing_token"], *lock.fencing_token) << line;
+    }
   }
 
   // Not a terminal: JSON lines without --json too; --limit keeps the first.

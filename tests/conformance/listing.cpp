@@ -66,8 +66,12 @@ TEST_P(StoreConformance, ListingShowsTheLocksHeldUnderThePrefix) {
   EXPECT_LE(*la->remaining, 60s);
   EXPECT_EQ(lb->remaining, std::nullopt) << "a lock without TTL never expires";
   // Where both the store and the listing give a token, it is the holder's.
-  if (a.fencing_token() && la->fencing_token) EXPECT_EQ(*la->fencing_token, *a.fencing_token());
-  if (b.fencing_token() && lb->fencing_token) EXPECT_EQ(*lb->fencing_token, *b.fencing_token());
+  if (a.fencing_token() && la->fencing_token) {
+    EXPECT_EQ(*la->fencing_token, *a.fencing_token());
+  }
+  if (b.fencing_token() && lb->fencing_token) {
+    EXPECT_EQ(*lb->fencing_token, *b.fencing_token());
+  }
   if (dynamic_cast<FencingLockStore*>(store().get()) != nullptr && a.fencing_token()) {
     EXPECT_TRUE(la->fencing_token.has_value()) << "a fencing store lists the holder's token";
   }
