@@ -77,8 +77,8 @@ Command register_list(CLI::App& app) {
       "a header line (REMAINING \"forever\" for a lock without TTL, FENCING TOKEN \"-\" where\n"
       "the store keeps none); otherwise, or with --json, one JSON object per line.\n"
       "Semaphore permits and the stores' own bookkeeping keys are not listed.\n"
-      "Stores that can list: memory, SQLite, PostgreSQL, Redis (standalone and Cluster),\n"
-      "DynamoDB, etcd. Others exit with 78.") +
+      "Stores that can list: memory, SQLite, PostgreSQL, MySQL/MariaDB, Redis (standalone and\n"
+      "Cluster), DynamoDB, etcd. Others (SOCI, custom stores) exit with 78.") +
               "\n\n" + kExitCodesHelp);
   return {sub, [options] { return run_list(*options); }};
 }
@@ -90,7 +90,8 @@ int run_list(const ListOptions& options) {
   if (listable == nullptr || !listable->lists_locks()) {
     throw CliError(kExitCannotList, "the store " + store.shown + " (" + store.origin +
                                         ") cannot list the locks it holds; listing works on "
-                                        "memory, SQLite, PostgreSQL, Redis, DynamoDB and etcd");
+                                        "memory, SQLite, PostgreSQL, MySQL/MariaDB, Redis, "
+                                        "DynamoDB and etcd");
   }
   return with_store(store, "listing the locks", [&] {
     const auto locks = listable->list_locks(options.prefix, options.limit.value_or(SIZE_MAX));

@@ -172,6 +172,8 @@ INSTANTIATE_TEST_SUITE_P(
         SharedStore{.name = "sqlite", .url = "sqlite://{dir}/locks.db"},
         SharedStore{.name = "postgres", .url = "postgres://verrou:verrou@127.0.0.1:5432/verrou",
                     .env = "VERROU_POSTGRES_URL"},
+        SharedStore{.name = "mysql", .url = "mysql://verrou:verrou@127.0.0.1:3306/verrou",
+                    .env = "VERROU_MYSQL_URL"},
         SharedStore{.name = "redis", .url = "redis://127.0.0.1:6379", .env = "VERROU_REDIS_URL"},
         SharedStore{.name = "redis_cluster",
                     .url = "redis+cluster://127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002",
@@ -183,20 +185,14 @@ INSTANTIATE_TEST_SUITE_P(
         SharedStore{.name = "etcd", .url = "etcd://127.0.0.1:2379", .env = "VERROU_ETCD_URL"}),
     store_name);
 
+// The SOCI adapter has no listing (SQLite through SOCI needs no server).
 TEST(CliListStore, AStoreThatCannotListSaysSoWithItsOwnExitCode) {
-  const std::string url = env_or("VERROU_MYSQL_URL", "mysql://verrou:verrou@127.0.0.1:3306/verrou");
-  if (!driver_built(url)) GTEST_SKIP() << "the mysql driver is not built";
-  try {
-    (void)open_store(url)->exists("verrou-cli-probe");
-  } catch (const std::exception& e) {
-    if (servers_required()) FAIL() << "mysql unreachable: " << e.what();
-    GTEST_SKIP() << "mysql unreachable: " << e.what();
-  }
   TempDir dir;
+  const std::string url = "soci://sqlite3/" + (dir.path() / "soci.db").string();
+  if (!driver_built(url)) GTEST_SKIP() << "the soci driver is not built";
   const auto r = run_verrou(dir, {.args = {"list", "--store", url}});
   EXPECT_EQ(r.code, kCannotList) << r.err;
   EXPECT_NE(r.err.find("cannot list"), std::string::npos) << r.err;
-  EXPECT_EQ(r.err.find(":verrou@"), std::string::npos) << "the password is never printed";
 }
 
 TEST(CliListStore, TheMemoryStoreOfANewProcessListsNothing) {

@@ -104,7 +104,7 @@ std::uint32_t DatabaseAdapter::count_permits(const std::string&) { no_semaphores
 std::vector<HeldLock> DatabaseAdapter::list_locks(std::string_view, std::size_t) {
   throw InvalidArgumentError(
       "this database adapter cannot list the locks held (DatabaseAdapter::lists_locks is "
-      "false); verrou-cpp's SQLite, PostgreSQL and MySQL/MariaDB adapters can");
+      "false); verrou-cpp's SQLite, PostgreSQL and MySQL/MariaDB adapters can, SOCI's cannot");
 }
 
 DatabaseStore::DatabaseStore(DatabaseStoreOptions options)
