@@ -11,6 +11,11 @@ set(verrou_install_targets verrou_core)
 foreach(d IN LISTS verrou_drivers)
   list(APPEND verrou_install_targets verrou_${d})
 endforeach()
+# Adapters that are components of their own (src/observers: verrou::prometheus).
+get_property(verrou_extra_components GLOBAL PROPERTY VERROU_EXTRA_COMPONENTS)
+foreach(c IN LISTS verrou_extra_components)
+  list(APPEND verrou_install_targets verrou_${c})
+endforeach()
 install(TARGETS ${verrou_install_targets} EXPORT verrouTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
@@ -34,7 +39,9 @@ else()
   set(VERROU_LIBRARY_TYPE SHARED)
   set(VERROU_CONFIG_CODE "")
 endif()
-set(VERROU_BUILT_COMPONENTS core ${verrou_drivers})
+set(VERROU_BUILT_COMPONENTS core ${verrou_drivers} ${verrou_extra_components})
+# Adapters' code (find their own libraries when asked for), for either kind of libverrou.
+get_property(VERROU_COMPONENT_CONFIG_CODE GLOBAL PROPERTY VERROU_COMPONENT_CONFIG_CODE)
 if(VERROU_HAS_TESTING)
   list(APPEND VERROU_BUILT_COMPONENTS testing)
 endif()

@@ -6,7 +6,8 @@
 set(verrou_testing_dir "${CMAKE_CURRENT_LIST_DIR}")
 add_library(verrou_testing OBJECT
   ${verrou_testing_dir}/conformance.cpp ${verrou_testing_dir}/fencing.cpp
-  ${verrou_testing_dir}/semaphore.cpp ${verrou_testing_dir}/server.cpp)
+  ${verrou_testing_dir}/semaphore.cpp ${verrou_testing_dir}/server.cpp
+  ${verrou_testing_dir}/listing.cpp)
 add_library(verrou::testing ALIAS verrou_testing)
 set_target_properties(verrou_testing PROPERTIES EXPORT_NAME testing)
 # The project's tests link verrou_internal (the library, or its static twin when libverrou is
