@@ -58,7 +58,8 @@ src="$out/verrou-$version"
 build_flags=()
 if $again && [[ -d "$src/debian" ]]; then
   # Keep the CMake build folder; let dh run every step again (it skips them after a build).
-  rm -f "$src/debian/debhelper-build-stamp" "$src"/debian/*.debhelper.log "$out"/*.deb
+  rm -f "$src/debian/debhelper-build-stamp" "$src"/debian/*.debhelper.log "$src/debian/files" \
+    "$out"/*.deb "$out"/*.ddeb
   build_flags=(-nc)
 else
   rm -rf "$out"
