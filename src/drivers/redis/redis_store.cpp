@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "detail/owner.hpp"
+#include "detail/store_factory.hpp"
 #include "drivers/redis/data_layout.hpp"
 #include "drivers/redis/redis_errors.hpp"
 #include "drivers/redis/store_impl.hpp"
@@ -210,10 +211,7 @@ std::string RedisStore::release_channel(std::string_view key) const {
 
 StoreFactory redis_store(RedisStoreOptions options) {
   detail::redis::validate_store_options(options);
-  return StoreFactory{
-      .driver = "redis",
-      .create = [options = std::move(options)] { return std::make_shared<RedisStore>(options); },
-  };
+  return detail::store_factory<RedisStore>("redis", std::move(options));
 }
 
 }  // namespace verrou
