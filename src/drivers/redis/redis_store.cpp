@@ -2,7 +2,7 @@
 // src/drivers/redis: the Redis store (standalone, Cluster, TLS) over the store's own client.
 //
 // This file holds the store's lock operations; redis_semaphores.cpp its semaphores, and
-// store_impl what both share. Beside them: url_options.cpp (URLs, option checks),
+// store_impl what both share. Beside them: store_options.cpp (URLs, option checks),
 // router (which server runs a command; cluster_map for the slot map, hash_slot for CRC16),
 // multiplexer and pipeline (threads sharing pipelined connections), connection (socket, TLS
 // in tls, AUTH), reply (RESP through hiredis), drainer (late replies on stalled connections),
