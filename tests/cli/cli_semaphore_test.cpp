@@ -257,30 +257,6 @@ TEST(CliSemaphoreRun, BadLimitsAreRefusedWithWhatIsValid) {
   EXPECT_EQ(most.code, 0) << most.err;
 }
 
-// A store that has no semaphores gets a clear refusal naming it, before anything runs.
-TEST(CliSemaphoreRun, AStoreWithoutSemaphoresIsNamedInTheRefusal) {
-#ifndef VERROU_HAS_SQLITE
-  GTEST_SKIP() << "the SQLite driver is not built";
-#else
-  TempDir dir;
-  const auto url = dir.sqlite_url();
-  if (dynamic_cast<SemaphoreStore*>(open_store(url).get()) != nullptr) {
-    GTEST_SKIP() << "the SQLite store has semaphores: no built-in store lacks them";
-  }
-  const auto marker = dir.path() / "ran";
-  const auto r = run_verrou(dir, {.args = {"run", "--store", url, "--key", "k", "--limit", "2",
-                                           "--", "touch", marker.string()}});
-  EXPECT_EQ(r.code, 64) << r.err;
-  EXPECT_TRUE(contains(r.err, "has no semaphores")) << r.err;
-  EXPECT_TRUE(contains(r.err, url)) << r.err;
-  EXPECT_FALSE(std::filesystem::exists(marker)) << "the command ran";
-  const auto status = run_verrou(dir, {.args = {"status", "--store", url, "--key", "k",
-                                                "--limit", "2"}});
-  EXPECT_EQ(status.code, 64) << status.err;
-  EXPECT_TRUE(contains(status.err, "has no semaphores")) << status.err;
-#endif
-}
-
 // verrou frozen (SIGSTOP) past its TTL cannot extend the permit: when it runs again its
 // keep-alive declares the permit lost at once, --kill-on-lost stops the command, and verrou
 // exits with 77. The memory store lives in verrou itself, so only verrou is frozen.

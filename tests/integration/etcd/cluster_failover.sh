@@ -155,7 +155,11 @@ gap=$(sed -n 's/^longest gap \([0-9]*\) ms.*/\1/p' "$work/probe.out")
 if [[ $probe_status -ne 0 || -z "$gap" ]]; then
   tail -5 "$work/probe.err"; fail "the probe did not recover (status $probe_status)"
 fi
-# Election timeout 1 s, randomised up to 2 s, then one 500 ms request timeout and a retry.
-if (( gap > 3500 )); then fail "acquisitions stopped for $gap ms (more than 3500 ms)"; fi
+# Election timeout 1 s, randomised up to 2 s, then one 500 ms request timeout and a retry;
+# on a loaded 2-core machine the members themselves miss heartbeats and may need a second
+# election, hence the margin; a store that waited on a dead member for its whole 6 s operation
+# timeout and then retried would still exceed it. The test runs alone (RUN_SERIAL) in ctest.
+max_gap="${VERROU_ETCD_MAX_GAP_MS:-6000}"
+if (( gap > max_gap )); then fail "acquisitions stopped for $gap ms (more than $max_gap ms)"; fi
 if [[ $status -ne 0 ]]; then keep=1; fi
 exit "$status"
