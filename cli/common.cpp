@@ -35,6 +35,7 @@ const char* const kExitCodesHelp =
     "  77       release/extend: this owner does not hold the lock (expired or released);\n"
     "           run: the lock (or permit) was lost while the command ran (whatever the\n"
     "           command's own exit code; stderr says what it was)\n"
+    "  78       list: the store cannot list the locks it holds\n"
     "  126      run: the command was found but could not be executed\n"
     "  127      run: the command was not found\n"
     "  128+N    run: the command was killed by signal N (verrou itself exits so when\n"

@@ -34,6 +34,7 @@ enum ExitCode : int {
   kExitNotAcquired = 75,    ///< the lock was not acquired (EX_TEMPFAIL; --conflict-exit-code)
   kExitNotOwned = 77,       ///< release/extend of a lock this owner no longer holds; run:
                             ///< the lock was lost while the command ran
+  kExitCannotList = 78,     ///< list: the store cannot enumerate its locks (EX_CONFIG)
   kExitCannotExecute = 126, ///< the command was found but could not be started
   kExitNotFound = 127,      ///< the command was not found
 };

@@ -10,6 +10,7 @@
 #include "commands/acquire.hpp"
 #include "commands/extend.hpp"
 #include "commands/force_release.hpp"
+#include "commands/list.hpp"
 #include "commands/release.hpp"
 #include "commands/run.hpp"
 #include "commands/status.hpp"
@@ -72,7 +73,8 @@ int main(int argc, char** argv) {
 
   std::vector<Command> commands{register_run(app),     register_acquire(app),
                                 register_release(app), register_extend(app),
-                                register_status(app),  register_force_release(app)};
+                                register_status(app),  register_force_release(app),
+                                register_list(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

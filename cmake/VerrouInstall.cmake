@@ -9,6 +9,11 @@ set(verrou_install_targets verrou_core)
 foreach(d IN LISTS verrou_drivers)
   list(APPEND verrou_install_targets verrou_${d})
 endforeach()
+# Adapters that are components of their own (src/observers: verrou::prometheus).
+get_property(verrou_extra_components GLOBAL PROPERTY VERROU_EXTRA_COMPONENTS)
+foreach(c IN LISTS verrou_extra_components)
+  list(APPEND verrou_install_targets verrou_${c})
+endforeach()
 install(TARGETS ${verrou_install_targets} EXPORT verrouTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
@@ -23,7 +28,7 @@ endif()
 install(EXPORT verrouTargets NAMESPACE verrou:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/verrou)
 
 get_property(VERROU_CONFIG_CODE GLOBAL PROPERTY VERROU_CONFIG_CODE)
-set(VERROU_BUILT_COMPONENTS core ${verrou_drivers})
+set(VERROU_BUILT_COMPONENTS core ${verrou_drivers} ${verrou_extra_components})
 if(VERROU_HAS_TESTING)
   list(APPEND VERROU_BUILT_COMPONENTS testing)
 endif()

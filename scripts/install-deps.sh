@@ -10,6 +10,7 @@ build_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev libpq-dev libmariadb-dev libhiredis-dev libssl-dev
   libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libsoci-dev unixodbc-dev
+  prometheus-cpp-dev
   clang libclang-rt-14-dev
 )
 server_packages=(

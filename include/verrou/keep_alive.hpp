@@ -69,6 +69,11 @@ class Lease {
 
   /// Where warnings (a lost lease, failing extensions) and debug records go; may be null.
   [[nodiscard]] virtual std::shared_ptr<Logger> logger() const = 0;
+
+  /// Called once when the lease is lost, just after `lost_token()` was stopped, with the reason
+  /// (`KeepAlive::lost_reason()`); the library's leases report it to the factory's `Observer`.
+  /// Must not throw. Does nothing by default.
+  virtual void lost(std::string_view /*reason*/) noexcept {}
 };
 
 /// Keeps a lease alive until stopped, and says when it was lost.

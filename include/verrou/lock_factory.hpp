@@ -16,6 +16,7 @@
 #include "verrou/lock.hpp"
 #include "verrou/semaphore.hpp"
 #include "verrou/logger.hpp"
+#include "verrou/observer.hpp"
 #include "verrou/serialized_lock.hpp"
 #include "verrou/store.hpp"
 
@@ -25,6 +26,12 @@ namespace verrou {
 struct LockFactoryOptions {
   RetryOptions retry{};             ///< defaults for `acquire`; unset fields use the library's
   std::shared_ptr<Logger> logger{}; ///< where debug records go; null: no logging
+  /// Receives the lock events (acquisitions, releases, extensions, losses, store errors) for
+  /// metrics (docs/metrics.md); null (the default): none, at the cost of one pointer check.
+  std::shared_ptr<Observer> observer{};
+  /// The store's name in the events given to `observer`; empty: "default". `Verrou` sets it to
+  /// the name the store has in `VerrouConfig::stores`.
+  std::string store_name{};
 };
 
 /// Makes `Lock`s over one store. Thread safety: all members may be called concurrently.

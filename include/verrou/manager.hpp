@@ -23,6 +23,7 @@
 #include "verrou/lock.hpp"
 #include "verrou/lock_factory.hpp"
 #include "verrou/logger.hpp"
+#include "verrou/observer.hpp"
 #include "verrou/store.hpp"
 
 namespace verrou {
@@ -34,6 +35,9 @@ struct VerrouConfig {
   std::map<std::string, StoreFactory> stores{}; ///< named store factories, at least one
   std::shared_ptr<Logger> logger{};             ///< for every factory; null: no logging
   RetryOptions retry{};                         ///< default retry options of every lock
+  /// Receives the lock events of every store, each named as in `stores` (docs/metrics.md);
+  /// null: none.
+  std::shared_ptr<Observer> observer{};
 };
 
 /// Named stores behind one object. Each store is created the first time its name is used,

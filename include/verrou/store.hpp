@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "verrou/duration.hpp"
 
@@ -82,6 +83,9 @@ struct Acquired {
   /// The acquisition's fencing token, from stores that give them (`FencingLockStore`);
   /// nullopt from other stores.
   std::optional<std::uint64_t> fencing_token{};
+  /// Set by `save_waiting` / `save_permit_waiting` when the lock (or a permit) was not free
+  /// at once and the call waited for it: reported to an `Observer` as contention.
+  bool waited = false;
 };
 
 /// Capability: a store that can wait for a held lock to be released instead of being polled.
@@ -204,6 +208,38 @@ class WaitableSemaphoreStore {
       const std::string& key, const std::string& holder, std::uint32_t limit,
       std::optional<Duration> ttl, std::chrono::steady_clock::time_point until,
       std::chrono::steady_clock::time_point waiting_since) = 0;
+};
+
+/// A lock held now, as `ListableLockStore::list_locks` reports it.
+struct HeldLock {
+  std::string key{};
+  std::string owner{};  ///< the holder's owner token
+  /// Time left on the holder's lease, as the store judges it; nullopt: it never expires.
+  std::optional<Duration> remaining{};
+  /// The holder's fencing token, where the store keeps it beside the lock; nullopt otherwise.
+  std::optional<std::uint64_t> fencing_token{};
+};
+
+/// Capability: a store that can enumerate the locks held now (`verrou list`).
+///
+/// Only locks are listed: a store's own bookkeeping (fencing counters, semaphore holders,
+/// wake-up channels) is left out, and so are expired leases.
+///
+/// Thread safety: as `LockStore`.
+class ListableLockStore {
+ public:
+  virtual ~ListableLockStore() = default;
+
+  /// The locks held now whose key starts with `prefix` (empty: every key), sorted by key. When
+  /// more than `limit` match, `limit` of them (stores that read keys in order: the first ones).
+  /// The listing is not a snapshot: locks taken or released while it runs may be in or out.
+  /// Throws `LockStorageError` when the store fails.
+  virtual std::vector<HeldLock> list_locks(std::string_view prefix, std::size_t limit) = 0;
+
+  /// Whether this store object can list. A store whose listing depends on its configuration (a
+  /// `DatabaseStore` over an adapter without it) answers false, and `list_locks` then throws
+  /// `InvalidArgumentError`. Thread safety: pure.
+  [[nodiscard]] virtual bool lists_locks() const noexcept { return true; }
 };
 
 /// A lazy factory of a store, as `memory_store()`, `redis_store(...)` and the other drivers

@@ -110,6 +110,7 @@ struct Loss {
 
 void announce(const Loss& loss) noexcept {
   loss.entry->source.request_stop();
+  loss.entry->lease->lost(loss.reason);
   try {
     const auto logger = loss.entry->lease->logger();
     if (logger && logger->enabled(LogLevel::warn)) {

@@ -6,6 +6,7 @@
 
 #include "detail/acquire_loop.hpp"
 #include "detail/local_queue.hpp"
+#include "detail/observe.hpp"
 #include "detail/owner.hpp"
 #include "verrou/errors.hpp"
 #include "verrou/lock_factory.hpp"
@@ -28,9 +29,16 @@ class LockLease final : public Lease {
   [[nodiscard]] std::string_view kind() const noexcept override { return "lock"; }
   [[nodiscard]] std::string_view key() const noexcept override { return lock_.key(); }
   [[nodiscard]] std::shared_ptr<Logger> logger() const override { return logger_; }
+  void lost(std::string_view reason) noexcept override {
+    if (!observer_) return;
+    observer_->on_lost(LostEvent{
+        .store = store_name_, .kind = HoldKind::lock, .key = lock_.key(), .reason = reason});
+  }
 
   const void* store_ = nullptr;
   std::shared_ptr<Logger> logger_;
+  std::shared_ptr<Observer> observer_;
+  std::string store_name_;
 
  private:
   Lock lock_;
@@ -165,31 +173,43 @@ bool Lock::acquire(const AcquireOptions& options) {
       .can_wait = waitable_ != nullptr,
       .store_orders_waiters = waitable_ != nullptr && waitable_->serves_waiters_in_order(),
   };
-  const auto acquired = detail::acquire_loop(
-      retry, target, [this] { return try_once(); },
-      [this](std::chrono::steady_clock::time_point until,
-             std::chrono::steady_clock::time_point since) {
-        return waitable_->save_waiting(key_, owner_, ttl_, until, since);
-      });
-  if (!acquired) return false;
-  mark_acquired(*acquired);
-  return true;
+  const detail::Observed who(*options_, HoldKind::lock, key_);
+  detail::AcquireWatch watch(who);
+  return detail::acquire_call(watch, [&] {
+    const auto acquired = detail::acquire_loop(
+        retry, target, [this] { return try_once(); },
+        [this](std::chrono::steady_clock::time_point until,
+               std::chrono::steady_clock::time_point since) {
+          return waitable_->save_waiting(key_, owner_, ttl_, until, since);
+        },
+        watch.stats());
+    if (!acquired) return false;
+    mark_acquired(*acquired);
+    return true;
+  });
 }
 
 bool Lock::acquire_immediately() {
   // Callers of this process already waiting for the key go first.
-  const bool queued_by_store = waitable_ != nullptr && waitable_->serves_waiters_in_order();
-  if (!queued_by_store && detail::local_waiters(store_.get(), detail::QueueKind::lock, key_)) {
-    return false;
-  }
-  const auto acquired = try_once();
-  if (!acquired) return false;
-  mark_acquired(*acquired);
-  return true;
+  const detail::Observed who(*options_, HoldKind::lock, key_);
+  detail::AcquireWatch watch(who);
+  return detail::acquire_call(watch, [&] {
+    const bool queued_by_store = waitable_ != nullptr && waitable_->serves_waiters_in_order();
+    if (!queued_by_store && detail::local_waiters(store_.get(), detail::QueueKind::lock, key_)) {
+      watch.waited_in_line();
+      return false;
+    }
+    watch.tried_once();
+    const auto acquired = try_once();
+    if (!acquired) return false;
+    mark_acquired(*acquired);
+    return true;
+  });
 }
 
 void Lock::release() {
-  store_->remove(key_, owner_);
+  detail::release_call(detail::Observed(*options_, HoldKind::lock, key_), false,
+                       [&] { store_->remove(key_, owner_); });
   state_->held.store(false);
   detail::local_release(store_.get(), detail::QueueKind::lock, key_);
   const auto& logger = options_->logger;
@@ -213,7 +233,8 @@ void Lock::release_after_failure() noexcept {
 }
 
 void Lock::force_release() {
-  store_->force_remove(key_);
+  detail::release_call(detail::Observed(*options_, HoldKind::lock, key_), true,
+                       [&] { store_->force_remove(key_); });
   state_->held.store(false);
   detail::local_release(store_.get(), detail::QueueKind::lock, key_);
   const auto& logger = options_->logger;
@@ -237,7 +258,8 @@ void Lock::extend(Duration duration) {
   }
   validate_ttl(duration);
   const std::int64_t before = epoch_ms_now();
-  store_->extend(key_, owner_, duration);
+  detail::extend_call(detail::Observed(*options_, HoldKind::lock, key_),
+                      [&] { store_->extend(key_, owner_, duration); });
   state_->expiration_ms.store(before + duration.count());
   const auto& logger = options_->logger;
   if (logger && logger->enabled(LogLevel::debug)) {
@@ -246,7 +268,10 @@ void Lock::extend(Duration duration) {
   }
 }
 
-bool Lock::is_locked() { return store_->exists(key_); }
+bool Lock::is_locked() {
+  return detail::store_call(detail::Observed(*options_, HoldKind::lock, key_),
+                            StoreOperation::exists, [&] { return store_->exists(key_); });
+}
 
 bool Lock::is_expired() const {
   const auto expiration = state_->expiration_ms.load();
@@ -297,6 +322,8 @@ KeepAlive Lock::start_keep_alive() {
   auto lease = std::make_shared<LockLease>(std::move(shared));
   lease->store_ = store_.get();
   lease->logger_ = options_->logger;
+  lease->observer_ = options_->observer;
+  lease->store_name_ = options_->store_name;
   return KeepAlive::start(std::move(lease), now + Duration(left_ms));
 }
 

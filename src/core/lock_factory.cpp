@@ -42,6 +42,7 @@ LockFactory::LockFactory(std::shared_ptr<LockStore> store, LockFactoryOptions op
   if (!store_) throw InvalidArgumentError("LockFactory needs a store; got a null store pointer");
   validate_retry(options.retry);
   if (!options.logger) options.logger = null_logger();
+  if (options.store_name.empty()) options.store_name = "default";
   options_ = std::make_shared<const LockFactoryOptions>(std::move(options));
 }
 

@@ -45,7 +45,10 @@ LockFactory& Verrou::use(std::string_view store) {
                                "\"; the configured stores are " + store_names(config_.stores));
   }
   auto factory = std::make_unique<LockFactory>(
-      configured->second(), LockFactoryOptions{.retry = config_.retry, .logger = config_.logger});
+      configured->second(), LockFactoryOptions{.retry = config_.retry,
+                                               .logger = config_.logger,
+                                               .observer = config_.observer,
+                                               .store_name = configured->first});
   auto& ref = *factory;
   factories_.emplace(std::string(store), std::move(factory));
   return ref;

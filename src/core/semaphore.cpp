@@ -6,6 +6,7 @@
 
 #include "detail/acquire_loop.hpp"
 #include "detail/local_queue.hpp"
+#include "detail/observe.hpp"
 #include "detail/owner.hpp"
 #include "verrou/errors.hpp"
 #include "verrou/lock_factory.hpp"
@@ -42,9 +43,18 @@ class SemaphoreLease final : public Lease {
   [[nodiscard]] std::string_view kind() const noexcept override { return "semaphore"; }
   [[nodiscard]] std::string_view key() const noexcept override { return semaphore_.key(); }
   [[nodiscard]] std::shared_ptr<Logger> logger() const override { return logger_; }
+  void lost(std::string_view reason) noexcept override {
+    if (!observer_) return;
+    observer_->on_lost(LostEvent{.store = store_name_,
+                                 .kind = HoldKind::semaphore,
+                                 .key = semaphore_.key(),
+                                 .reason = reason});
+  }
 
   const void* store_ = nullptr;
   std::shared_ptr<Logger> logger_;
+  std::shared_ptr<Observer> observer_;
+  std::string store_name_;
 
  private:
   Semaphore semaphore_;
@@ -163,28 +173,42 @@ bool Semaphore::acquire(const AcquireOptions& options) {
       .can_wait = waitable_ != nullptr,
       .store_orders_waiters = false,
   };
-  const auto acquired = detail::acquire_loop(
-      retry, target, [this] { return try_once(); },
-      [this](std::chrono::steady_clock::time_point until,
-             std::chrono::steady_clock::time_point since) {
-        return waitable_->save_permit_waiting(key_, owner_, limit_, ttl_, until, since);
-      });
-  if (!acquired) return false;
-  mark_acquired(*acquired);
-  return true;
+  const detail::Observed who(*options_, HoldKind::semaphore, key_);
+  detail::AcquireWatch watch(who);
+  return detail::acquire_call(watch, [&] {
+    const auto acquired = detail::acquire_loop(
+        retry, target, [this] { return try_once(); },
+        [this](std::chrono::steady_clock::time_point until,
+               std::chrono::steady_clock::time_point since) {
+          return waitable_->save_permit_waiting(key_, owner_, limit_, ttl_, until, since);
+        },
+        watch.stats());
+    if (!acquired) return false;
+    mark_acquired(*acquired);
+    return true;
+  });
 }
 
 bool Semaphore::acquire_immediately() {
   // Callers of this process already waiting for a permit go first.
-  if (detail::local_waiters(store_.get(), detail::QueueKind::semaphore, key_)) return false;
-  const auto acquired = try_once();
-  if (!acquired) return false;
-  mark_acquired(*acquired);
-  return true;
+  const detail::Observed who(*options_, HoldKind::semaphore, key_);
+  detail::AcquireWatch watch(who);
+  return detail::acquire_call(watch, [&] {
+    if (detail::local_waiters(store_.get(), detail::QueueKind::semaphore, key_)) {
+      watch.waited_in_line();
+      return false;
+    }
+    watch.tried_once();
+    const auto acquired = try_once();
+    if (!acquired) return false;
+    mark_acquired(*acquired);
+    return true;
+  });
 }
 
 void Semaphore::release() {
-  semaphores_->remove_permit(key_, owner_);
+  detail::release_call(detail::Observed(*options_, HoldKind::semaphore, key_), false,
+                       [&] { semaphores_->remove_permit(key_, owner_); });
   state_->held.store(false);
   detail::local_release(store_.get(), detail::QueueKind::semaphore, key_);
   const auto& logger = options_->logger;
@@ -221,7 +245,8 @@ void Semaphore::extend(Duration duration) {
   }
   validate_ttl(duration);
   const std::int64_t before = epoch_ms_now();
-  semaphores_->extend_permit(key_, owner_, duration);
+  detail::extend_call(detail::Observed(*options_, HoldKind::semaphore, key_),
+                      [&] { semaphores_->extend_permit(key_, owner_, duration); });
   state_->expiration_ms.store(before + duration.count());
   const auto& logger = options_->logger;
   if (logger && logger->enabled(LogLevel::debug)) {
@@ -230,7 +255,10 @@ void Semaphore::extend(Duration duration) {
   }
 }
 
-std::uint32_t Semaphore::holders() { return semaphores_->count_permits(key_); }
+std::uint32_t Semaphore::holders() {
+  return detail::store_call(detail::Observed(*options_, HoldKind::semaphore, key_),
+                            StoreOperation::count, [&] { return semaphores_->count_permits(key_); });
+}
 
 bool Semaphore::is_expired() const {
   const auto expiration = state_->expiration_ms.load();
@@ -269,6 +297,8 @@ KeepAlive Semaphore::start_keep_alive() {
   auto lease = std::make_shared<SemaphoreLease>(std::move(shared));
   lease->store_ = store_.get();
   lease->logger_ = options_->logger;
+  lease->observer_ = options_->observer;
+  lease->store_name_ = options_->store_name;
   return KeepAlive::start(std::move(lease), now + Duration(left_ms));
 }
 

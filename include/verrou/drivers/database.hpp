@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "verrou/duration.hpp"
 #include "verrou/store.hpp"
@@ -117,6 +118,15 @@ class DatabaseAdapter {
                                                            const std::string& owner,
                                                            std::optional<Duration> ttl);
 
+  /// Optional, for `verrou list`: whether this adapter implements `list_locks`. Default false:
+  /// the store then cannot list (`DatabaseStore::lists_locks`). Thread safety: pure.
+  [[nodiscard]] virtual bool lists_locks() const noexcept { return false; }
+
+  /// Optional, for `verrou list`: the live rows whose key starts with `prefix`, by key, at most
+  /// `limit`, with the time left by the database's clock and the key's fencing counter (the
+  /// holder's token when it took the lock with tokens). Thread safety: as the other members.
+  virtual std::vector<HeldLock> list_locks(std::string_view prefix, std::size_t limit);
+
   /// Optional, for semaphores: whether this adapter implements the permit members below.
   /// Default false: the store's semaphore calls then throw `InvalidArgumentError`.
   /// Thread safety: pure.
@@ -174,7 +184,10 @@ struct DatabaseStoreOptions {
 ///
 /// Thread safety: all members may be called concurrently, as far as the adapter allows
 /// (the adapters of verrou-cpp do).
-class DatabaseStore : public LockStore, public FencingLockStore, public SemaphoreStore {
+class DatabaseStore : public LockStore,
+                      public FencingLockStore,
+                      public SemaphoreStore,
+                      public ListableLockStore {
  public:
   /// Checks the options, sets the adapter's table and creates the table when
   /// `auto_create_table`. Throws `InvalidArgumentError` for a missing adapter or a bad table
@@ -208,6 +221,12 @@ class DatabaseStore : public LockStore, public FencingLockStore, public Semaphor
   void extend_permit(const std::string& key, const std::string& holder,
                      Duration duration) override;
   std::uint32_t count_permits(const std::string& key) override;
+
+  /// The locks held now (`ListableLockStore`), through the adapter. Throws
+  /// `InvalidArgumentError` when the adapter cannot list (`lists_locks` is false).
+  std::vector<HeldLock> list_locks(std::string_view prefix, std::size_t limit) override;
+  /// The adapter's `lists_locks`.
+  [[nodiscard]] bool lists_locks() const noexcept override { return adapter_->lists_locks(); }
 
   /// The adapter the store runs on.
   [[nodiscard]] const std::shared_ptr<DatabaseAdapter>& adapter() const { return adapter_; }

@@ -103,7 +103,10 @@ struct DynamoDbStoreOptions {
 ///
 /// Thread safety: all members may be called concurrently; requests run on a pool of
 /// keep-alive HTTP connections, one per concurrent caller.
-class DynamoDbStore final : public LockStore, public FencingLockStore, public SemaphoreStore {
+class DynamoDbStore final : public LockStore,
+                            public FencingLockStore,
+                            public SemaphoreStore,
+                            public ListableLockStore {
  public:
   /// Throws `InvalidArgumentError` for bad options or missing credentials, and
   /// `LockStorageError` when DynamoDB cannot be reached or the table not created.
@@ -117,6 +120,10 @@ class DynamoDbStore final : public LockStore, public FencingLockStore, public Se
   void remove(const std::string& key, const std::string& owner) override;
   void force_remove(const std::string& key) override;
   bool exists(const std::string& key) override;
+  /// A `Scan` of the lock table (consistent, paginated) for live items whose key begins with
+  /// `prefix`, with their owner, time left (by this machine's clock) and fencing counter. See
+  /// `ListableLockStore::list_locks`.
+  std::vector<HeldLock> list_locks(std::string_view prefix, std::size_t limit) override;
   void extend(const std::string& key, const std::string& owner, Duration duration) override;
 
   /// As `save`; the token is the key's counter after this acquisition. Throws

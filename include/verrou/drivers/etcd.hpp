@@ -146,7 +146,8 @@ class EtcdStore final : public LockStore,
                         public WaitableLockStore,
                         public FencingLockStore,
                         public SemaphoreStore,
-                        public WaitableSemaphoreStore {
+                        public WaitableSemaphoreStore,
+                        public ListableLockStore {
  public:
   /// Does not contact etcd (see `ping`). Throws `InvalidArgumentError` for bad options.
   explicit EtcdStore(EtcdStoreOptions options);
@@ -159,6 +160,10 @@ class EtcdStore final : public LockStore,
   void remove(const std::string& key, const std::string& owner) override;
   void force_remove(const std::string& key) override;
   bool exists(const std::string& key) override;
+  /// A range read over the prefix's lock keys, page by page in key order: the live locks with
+  /// their owner, time left (by the expiry the holder wrote) and fencing token (the key's
+  /// create revision). See `ListableLockStore::list_locks`.
+  std::vector<HeldLock> list_locks(std::string_view prefix, std::size_t limit) override;
   void extend(const std::string& key, const std::string& owner, Duration duration) override;
 
   /// As `save`; the token is the create revision of the lock's key.

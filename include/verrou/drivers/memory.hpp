@@ -34,7 +34,8 @@ class MemoryStore final : public LockStore,
                           public WaitableLockStore,
                           public FencingLockStore,
                           public SemaphoreStore,
-                          public WaitableSemaphoreStore {
+                          public WaitableSemaphoreStore,
+                          public ListableLockStore {
  public:
   MemoryStore();
   ~MemoryStore() override;
@@ -47,6 +48,8 @@ class MemoryStore final : public LockStore,
   void force_remove(const std::string& key) override;
   bool exists(const std::string& key) override;
   void extend(const std::string& key, const std::string& owner, Duration duration) override;
+  /// The locks held now, with their fencing tokens (`ListableLockStore`).
+  std::vector<HeldLock> list_locks(std::string_view prefix, std::size_t limit) override;
 
   /// Fencing tokens come from one counter per store object, so they increase across all
   /// keys; they start again from 1 in a new store (the store lives and dies with the process).

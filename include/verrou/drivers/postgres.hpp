@@ -117,6 +117,9 @@ class PostgresAdapter final : public DatabaseAdapter {
                               Duration duration) override;
   bool holds_permit(const std::string& key, const std::string& holder) override;
   std::uint32_t count_permits(const std::string& key) override;
+  /// True: the live rows can be listed (`verrou list`).
+  [[nodiscard]] bool lists_locks() const noexcept override { return true; }
+  std::vector<HeldLock> list_locks(std::string_view prefix, std::size_t limit) override;
 
   /// Epoch milliseconds by the server's clock.
   std::int64_t database_now();

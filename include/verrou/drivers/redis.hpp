@@ -140,7 +140,8 @@ class RedisStore final : public LockStore,
                          public WaitableLockStore,
                          public FencingLockStore,
                          public SemaphoreStore,
-                         public WaitableSemaphoreStore {
+                         public WaitableSemaphoreStore,
+                         public ListableLockStore {
  public:
   /// Checks the options (throws `InvalidArgumentError` naming a bad one, e.g. an unreadable
   /// CA file) without connecting.
@@ -164,6 +165,10 @@ class RedisStore final : public LockStore,
   bool exists(const std::string& key) override;
   /// `PEXPIRE key duration` if the key holds `owner`. See `LockStore::extend`.
   void extend(const std::string& key, const std::string& owner, Duration duration) override;
+  /// `SCAN` over the prefix (every master of a cluster), leaving out the store's own keys
+  /// (fencing counters, void markers, semaphores); the owner, `PTTL` and the key's fencing
+  /// counter of each lock. See `ListableLockStore::list_locks`.
+  std::vector<HeldLock> list_locks(std::string_view prefix, std::size_t limit) override;
 
   /// Waits on the key's release channel (and the holder's lease) between attempts; returns
   /// the fencing token too. Waiters are not queued: `waiting_since` is not used. See

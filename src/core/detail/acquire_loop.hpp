@@ -40,9 +40,24 @@ struct AcquireTarget {
   bool store_orders_waiters; // the store serves its waiters in order itself
 };
 
+// What one acquisition took, for an `Observer`: filled only when the caller asks for it.
+struct AcquireStats {
+  std::uint64_t attempts = 0;  // tries made of the store
+  bool contended = false;      // waited: several tries, behind local callers, or in the store
+};
+
 template <class TryOnce, class Wait>
 std::optional<Acquired> acquire_loop(const RetryOptions& retry, const AcquireTarget& target,
-                                     TryOnce&& try_once, Wait&& wait) {
+                                     TryOnce&& try_once, Wait&& wait,
+                                     AcquireStats* stats = nullptr) {
+  // Counts the tries and notes a wait, without cost when nobody asked.
+  auto tried = [stats](std::optional<Acquired> acquired) {
+    if (stats != nullptr) {
+      ++stats->attempts;
+      if (stats->attempts > 1 || (acquired && acquired->waited)) stats->contended = true;
+    }
+    return acquired;
+  };
   const Duration delay = retry.delay.value_or(kDefaultRetryDelay);
   const auto start = SteadyClock::now();
   // No timeout: a deadline that never comes (steady_clock's range is centuries).
@@ -53,15 +68,18 @@ std::optional<Acquired> acquire_loop(const RetryOptions& retry, const AcquireTar
     // The store queues its waiters itself and hands a released lock to the first.
     for (std::uint64_t attempt = 1;; ++attempt) {
       const bool last = retry.attempts && attempt >= *retry.attempts;
-      if (last) return try_once();
+      if (last) return tried(try_once());
       const auto until = std::min(saturating_add(SteadyClock::now(), delay), deadline);
-      if (auto acquired = wait(until, start)) return acquired;
+      if (auto acquired = tried(wait(until, start))) return acquired;
       if (SteadyClock::now() >= deadline) return std::nullopt;
     }
   }
 
   // Line up with this process's other callers for the key: only the first asks the store,
   // and a release through this store wakes it without waiting out the delay.
+  if (stats != nullptr && local_waiters(target.store, target.kind, *target.key)) {
+    stats->contended = true;  // in line behind callers of this process
+  }
   QueueTicket ticket(target.store, target.kind, *target.key, start);
   for (std::uint64_t attempt = 1;; ++attempt) {
     const bool last = retry.attempts && attempt >= *retry.attempts;
@@ -70,8 +88,8 @@ std::optional<Acquired> acquire_loop(const RetryOptions& retry, const AcquireTar
     if (target.can_wait && !last) {
       // One attempt that waits for a release, for at most the retry delay.
       const auto until = std::min(saturating_add(SteadyClock::now(), delay), deadline);
-      if (auto acquired = wait(until, start)) return acquired;
-    } else if (auto acquired = try_once()) {
+      if (auto acquired = tried(wait(until, start))) return acquired;
+    } else if (auto acquired = tried(try_once())) {
       return acquired;
     }
     if (last) return std::nullopt;

@@ -102,6 +102,11 @@ std::uint64_t DatabaseAdapter::extend_permit(const std::string&, const std::stri
 }
 bool DatabaseAdapter::holds_permit(const std::string&, const std::string&) { no_semaphores(); }
 std::uint32_t DatabaseAdapter::count_permits(const std::string&) { no_semaphores(); }
+std::vector<HeldLock> DatabaseAdapter::list_locks(std::string_view, std::size_t) {
+  throw InvalidArgumentError(
+      "this database adapter cannot list the locks held (DatabaseAdapter::lists_locks is "
+      "false); verrou-cpp's SQLite, PostgreSQL and MySQL/MariaDB adapters can, SOCI's cannot");
+}
 
 DatabaseStore::DatabaseStore(DatabaseStoreOptions options)
     : adapter_(std::move(options.adapter)), table_(std::move(options.table_name)) {
@@ -222,6 +227,11 @@ void DatabaseStore::extend_permit(const std::string& key, const std::string& hol
 std::uint32_t DatabaseStore::count_permits(const std::string& key) {
   check_text("key", key);
   return adapter_->count_permits(key);
+}
+
+std::vector<HeldLock> DatabaseStore::list_locks(std::string_view prefix, std::size_t limit) {
+  if (prefix.size() > kMaxDatabaseKeyLength) return {};  // no key can start with it
+  return adapter_->list_locks(prefix, limit);
 }
 
 StoreFactory database_store(DatabaseStoreOptions options) {

@@ -346,6 +346,28 @@ Statements build(Dialect d, std::string_view table, const BuildOptions& options)
   const std::string signed_e = d == Dialect::mysql ? "CAST(" + E + " AS SIGNED)" : E;
   s.get = w.take("SELECT " + O + ", " + E + ", CASE WHEN " + expired + " THEN 1 ELSE 0 END, " +
                  signed_e + " - " + now + " FROM " + t + " WHERE " + key_is());
+  {
+    // The prefix test compares the key's first characters with the prefix: no LIKE, so `%` and
+    // `_` in keys need no escaping. `l.`: the fencing table has a key column too.
+    std::string starts;
+    if (d == Dialect::sqlite) {
+      const std::string p = w(Param::key);
+      starts = "substr(l." + K + ", 1, length(" + p + ")) = " + p;
+    } else if (d == Dialect::postgresql) {
+      starts = "starts_with(l." + K + ", " + w(Param::key) + ")";
+    } else if (d == Dialect::mysql) {
+      starts = "LEFT(l." + K + ", CHAR_LENGTH(" + w(Param::key) + ")) = ";
+      starts += w(Param::key);
+    }
+    if (!starts.empty()) {
+      const std::string e = d == Dialect::mysql ? "CAST(l." + E + " AS SIGNED)" : "l." + E;
+      std::string text = "SELECT l." + K + ", l." + O + ", " + e + " - " + now + ", f." + n.T +
+                         " FROM " + t + " l LEFT JOIN " + s.fencing_table + " f ON f." + K +
+                         " = l." + K + " WHERE " + starts + " AND (l." + E + " IS NULL OR l." +
+                         E + " > " + now + ") ORDER BY l." + K;
+      s.list = w.take(std::move(text));
+    }
+  }
   s.now_query = w.take("SELECT " + now + from_dual(d));
   s.probe = "SELECT COUNT(*) FROM " + t + " WHERE 1 = 0";
 

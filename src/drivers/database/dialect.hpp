@@ -90,6 +90,11 @@ struct Statements {
   /// One row, when the key has one: owner, expiration (NULL: never), expired (0/1), milliseconds
   /// left (NULL: never).
   Statement get;  // key
+  /// Listing (`verrou list`; SQLite, PostgreSQL, MySQL only, empty text elsewhere): the live
+  /// rows whose key starts with the one parameter (bound as the key), by key: key, owner,
+  /// milliseconds left (NULL: never), the key's fencing counter (NULL: none). Adapters append
+  /// `LIMIT n` or stop reading.
+  Statement list;  // key (the prefix)
   /// One row: the server's now.
   Statement now_query;
   /// Succeeds when the lock table exists.

@@ -133,7 +133,9 @@ std::optional<Acquired> EtcdStore::save_waiting(
   for (;;) {
     const std::uint64_t seen = interest.events();
     a = impl_->try_take(key, full, owner, ttl);
-    if (a.taken) return taken(a);
+    if (a.taken) {
+      return Acquired{.written_at = a.written_at, .fencing_token = a.token, .waited = true};
+    }
     const auto now = Clock::now();
     if (now >= until) return std::nullopt;
     auto wake_at = std::min(until, now + impl_->expiry_wake(a.holder_expires_ms));

@@ -153,7 +153,7 @@ std::optional<Acquired> EtcdStore::save_permit_waiting(
   for (;;) {
     const std::uint64_t seen = interest.events();
     a = impl_->try_permit(key, holder, limit, ttl);
-    if (a.taken) return Acquired{.written_at = a.written_at};
+    if (a.taken) return Acquired{.written_at = a.written_at, .waited = true};
     const auto now = Clock::now();
     if (a.held_already || now >= until) return std::nullopt;
     auto wake_at = until;

@@ -66,7 +66,7 @@ struct SemaphoreEntry {
       waiters.erase(waiters.begin());
       add(*w->owner, w->limit, w->ttl, now);
       w->granted = true;
-      w->acquired = Acquired{.written_at = std::chrono::system_clock::now()};
+      w->acquired = Acquired{.written_at = std::chrono::system_clock::now(), .waited = true};
       w->wake.notify_one();
     }
   }

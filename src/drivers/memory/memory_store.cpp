@@ -54,7 +54,8 @@ struct Entry {
     waiters.erase(waiters.begin());
     take(*w->owner, w->ttl, now, tokens);
     w->granted = true;
-    w->acquired = Acquired{.written_at = std::chrono::system_clock::now(), .fencing_token = token};
+    w->acquired = Acquired{
+        .written_at = std::chrono::system_clock::now(), .fencing_token = token, .waited = true};
     w->wake.notify_one();
   }
 };
@@ -233,6 +234,26 @@ void MemoryStore::extend(const std::string& key, const std::string& owner, Durat
     not_owned(key, "extend");
   }
   it->second.expires_at = now + duration;
+}
+
+std::vector<HeldLock> MemoryStore::list_locks(std::string_view prefix, std::size_t limit) {
+  std::vector<HeldLock> held;
+  for (std::size_t i = 0; i < kShards; ++i) {
+    const std::lock_guard lock(shards_[i]->mutex);
+    const auto now = SteadyClock::now();
+    for (const auto& [key, e] : shards_[i]->entries) {
+      if (!e.held(now) || !key.starts_with(prefix)) continue;
+      std::optional<Duration> remaining;
+      if (e.expires_at) {
+        remaining = std::chrono::duration_cast<Duration>(*e.expires_at - now);
+      }
+      held.push_back({.key = key, .owner = e.owner, .remaining = remaining, .fencing_token = e.token});
+    }
+  }
+  std::sort(held.begin(), held.end(),
+            [](const HeldLock& a, const HeldLock& b) { return a.key < b.key; });
+  if (held.size() > limit) held.resize(limit);
+  return held;
 }
 
 std::size_t MemoryStore::waiter_count(const std::string& key) const {

@@ -178,6 +178,26 @@ std::optional<Failure> Connection::run_text(const sql::Statement& statement, con
   return std::nullopt;
 }
 
+std::optional<Failure> Connection::query_rows(
+    const sql::Statement& statement, const Values& values, std::string_view suffix,
+    std::vector<std::vector<std::optional<std::string>>>& rows) {
+  std::string text = sql::inline_values(statement, quoted(statement, values));
+  text += suffix;
+  if (mysql_real_query(my_, text.data(), text.size()) != 0) return failure();
+  Result result(mysql_store_result(my_));
+  if (!result) return failure();
+  const unsigned n = mysql_num_fields(result.get());
+  while (MYSQL_ROW row = mysql_fetch_row(result.get())) {
+    const unsigned long* lengths = mysql_fetch_lengths(result.get());
+    std::vector<std::optional<std::string>> values_out(n);
+    for (unsigned i = 0; i < n; ++i) {
+      if (row[i] != nullptr) values_out[i] = std::string(row[i], lengths[i]);
+    }
+    rows.push_back(std::move(values_out));
+  }
+  return std::nullopt;
+}
+
 void Connection::roll_back() noexcept { sql::mysql_roll_back_open_transaction(my_); }
 
 std::optional<Failure> Connection::acquire_fenced(const sql::Statements& statements,

@@ -95,6 +95,12 @@ class Connection {
   std::optional<Failure> insert_permit(const sql::Statements& statements, const Values& values,
                                        bool& admitted);
 
+  // Runs `statement` through the text protocol with `suffix` appended (a LIMIT), and returns every
+  // row it gives, each column as text (nullopt: NULL): for listings.
+  std::optional<Failure> query_rows(const sql::Statement& statement, const Values& values,
+                                    std::string_view suffix,
+                                    std::vector<std::vector<std::optional<std::string>>>& rows);
+
   // Runs a statement of the text protocol that returns no rows (DDL, transaction control).
   std::optional<Failure> execute(std::string_view text);
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -329,6 +330,27 @@ std::uint32_t MysqlAdapter::count_permits(const std::string& key) {
   const auto& s = impl_->sql();
   return static_cast<std::uint32_t>(first_number(impl_->run(
       detail::mysql::kCountPermits, s.count_permits, "count permits", {&key, nullptr, std::nullopt})));
+}
+
+std::vector<HeldLock> MysqlAdapter::list_locks(std::string_view prefix, std::size_t limit) {
+  const auto& s = impl_->sql();
+  const std::string key(prefix);
+  const auto most = std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max());
+  const std::string suffix = " LIMIT " + std::to_string(most);
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  impl_->with_connection("list locks", [&](Connection& c) {
+    rows.clear();
+    return c.query_rows(s.list, {&key, nullptr, std::nullopt}, suffix, rows);
+  });
+  std::vector<HeldLock> held;
+  for (const auto& row : rows) {
+    if (row.size() < 4 || !row[0] || !row[1]) continue;
+    HeldLock h{.key = *row[0], .owner = *row[1]};
+    if (row[2]) h.remaining = Duration(std::max<std::int64_t>(0, std::stoll(*row[2])));
+    if (row[3]) h.fencing_token = std::stoull(*row[3]);
+    held.push_back(std::move(h));
+  }
+  return held;
 }
 
 std::int64_t MysqlAdapter::database_now() {

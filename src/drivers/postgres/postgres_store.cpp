@@ -7,6 +7,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -323,6 +324,31 @@ std::optional<DatabaseLockRow> PostgresAdapter::get_lock(const std::string& key)
   return row;
 }
 
+std::vector<HeldLock> PostgresAdapter::list_locks(std::string_view prefix, std::size_t limit) {
+  // Not prepared: an administrative query, its LIMIT written in.
+  const auto most = std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max());
+  const std::string text = impl_->statements.list.text + " LIMIT " + std::to_string(most);
+  const std::string key(prefix);
+  const char* values[] = {key.c_str()};
+  auto lease = impl_->pool->acquire();
+  auto r = impl_->round_trip(lease, "list locks", [&](PGconn* pg) {
+    return PQsendQueryParams(pg, text.c_str(), 1, nullptr, values, nullptr, nullptr, 0);
+  });
+  std::vector<HeldLock> held;
+  const int rows = PQntuples(r.get());
+  for (int row = 0; row < rows; ++row) {
+    HeldLock h;
+    h.key = PQgetvalue(r.get(), row, 0);
+    h.owner = PQgetvalue(r.get(), row, 1);
+    if (PQgetisnull(r.get(), row, 2) == 0) {
+      h.remaining = Duration(std::max<std::int64_t>(0, std::stoll(PQgetvalue(r.get(), row, 2))));
+    }
+    if (PQgetisnull(r.get(), row, 3) == 0) h.fencing_token = to_count(PQgetvalue(r.get(), row, 3));
+    held.push_back(std::move(h));
+  }
+  return held;
+}
+
 bool PostgresAdapter::gives_fencing_tokens() const noexcept { return true; }
 
 std::optional<std::uint64_t> PostgresAdapter::acquire_fenced_lock(const std::string& key,
@@ -472,7 +498,10 @@ std::optional<Acquired> PostgresStore::save_waiting(
   if (listener_) watch.emplace(listener_->watch(key, until));
   for (;;) {
     const std::uint64_t seen = watch ? watch->wakeups() : 0;
-    if (auto acquired = take()) return acquired;
+    if (auto acquired = take()) {
+      acquired->waited = true;  // the first try found it held
+      return acquired;
+    }
     // Wake at the latest when the holder's lease runs out (by the server's clock).
     auto wake = until;
     Result r = impl.run(kGet, "read lock", {key.c_str()});

@@ -39,6 +39,19 @@ std::string release_channel(std::string_view lock_key, int database) {
   return channel("released", lock_key, database);
 }
 
+bool is_store_key(std::string_view key) {
+  for (std::string_view kind :
+       {"verrou:fence:{", "verrou:void:{", "verrou:semaphore:{", "verrou:semaphore-limits:{"}) {
+    if (!key.starts_with(kind)) continue;
+    // {<decimal tag>}: follows.
+    std::size_t i = kind.size();
+    const std::size_t digits = i;
+    while (i < key.size() && key[i] >= '0' && key[i] <= '9') ++i;
+    if (i > digits && key.substr(i, 2) == "}:") return true;
+  }
+  return false;
+}
+
 std::string semaphore_holders_key(std::string_view semaphore_key) {
   return beside("verrou:semaphore:", semaphore_key, semaphore_key);
 }

@@ -39,6 +39,10 @@ inline constexpr Duration kFenceKeptFor = std::chrono::hours(24 * 7);
 /// How long a void marker is kept: longer than any command can stay on its way.
 inline constexpr Duration kVoidKeptFor = std::chrono::hours(1);
 
+/// Whether `key` is one of the store's own keys beside the locks (a fencing counter, a void
+/// marker, a semaphore's holders or limits), which a listing of locks leaves out.
+bool is_store_key(std::string_view key);
+
 /// The channel on which the release of `lock_key` is announced: `verrou:released:<key>` in
 /// database 0, `verrou:released@<db>:<key>` in another (channels are shared by every
 /// database of a server).

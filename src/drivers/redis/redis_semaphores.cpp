@@ -172,12 +172,14 @@ std::optional<Acquired> RedisStore::save_permit_waiting(
   validate_ttl(ttl);
   const std::string full = impl_->full_key(key);
   const std::string channel = detail::redis::permit_channel(full, impl_->options.connection.database);
+  bool waited = false;  // a try found no permit free
   if (!impl_->subscriber.subscribed(channel)) {
     const auto written_at = std::chrono::system_clock::now();
     if (impl_->save_permit_once(full, holder, limit, ttl, "semaphore save").taken) {
       return Acquired{.written_at = written_at};
     }
     if (Clock::now() >= until) return std::nullopt;
+    waited = true;
   }
   // Subscribed before trying again, so a permit given back in between is not missed.
   detail::redis::Subscriber::Watch watch(impl_->subscriber, channel);
@@ -186,7 +188,8 @@ std::optional<Acquired> RedisStore::save_permit_waiting(
     const std::uint64_t seen = watch.messages();
     const auto written_at = std::chrono::system_clock::now();
     auto outcome = impl_->save_permit_once(full, holder, limit, ttl, "semaphore save (waiting)");
-    if (outcome.taken) return Acquired{.written_at = written_at};
+    if (outcome.taken) return Acquired{.written_at = written_at, .waited = waited};
+    waited = true;
     const auto now = Clock::now();
     if (now >= until) return std::nullopt;
     auto wake_at = until;

@@ -169,6 +169,7 @@ std::optional<Acquired> RedisStore::save_waiting(
   validate_ttl(ttl);
   const std::string channel = impl_->channel_of(full);
   std::chrono::system_clock::time_point written_at;
+  bool waited = false;  // a try found it held
   // Most locks are free: one attempt, no subscription. A key someone waited on lately is
   // still subscribed, and likely taken: skip straight to the subscription.
   if (!impl_->subscriber.subscribed(channel)) {
@@ -176,6 +177,7 @@ std::optional<Acquired> RedisStore::save_waiting(
     auto outcome = impl_->save_once(full, owner, ttl, "save");
     if (outcome.taken) return Acquired{.written_at = written_at, .fencing_token = outcome.token};
     if (Clock::now() >= until) return std::nullopt;
+    waited = true;
   }
 
   // Subscribed before the next attempt, so a release between that attempt and the wait is
@@ -187,7 +189,10 @@ std::optional<Acquired> RedisStore::save_waiting(
     const std::uint64_t seen = watch.messages();
     written_at = std::chrono::system_clock::now();
     auto outcome = impl_->save_once(full, owner, ttl, "save (waiting)");
-    if (outcome.taken) return Acquired{.written_at = written_at, .fencing_token = outcome.token};
+    if (outcome.taken) {
+      return Acquired{.written_at = written_at, .fencing_token = outcome.token, .waited = waited};
+    }
+    waited = true;
     const auto now = Clock::now();
     if (now >= until) return std::nullopt;
     if (outcome.wait_ms == -2) continue;  // released between SET and PTTL: at once

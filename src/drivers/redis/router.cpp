@@ -193,6 +193,32 @@ std::vector<Reply> Router::run_on_every_master(std::initializer_list<std::string
   return replies;
 }
 
+void Router::on_every_master(std::string_view operation,
+                             const std::function<void(const NodeRunner&)>& visit) {
+  const RedisConnection& c = settings_->connection;
+  std::vector<std::shared_ptr<Multiplexer>> nodes;
+  if (cluster_) {
+    const Deadline deadline = Clock::now() + c.command_timeout;
+    cluster_->refresh(deadline);
+    nodes = cluster_->masters(deadline);
+  } else {
+    nodes.push_back(standalone_);
+  }
+  for (const auto& node : nodes) {
+    visit([&](const Commands& commands) {
+      auto request = std::make_shared<Request>();
+      request->payload = commands.payload;
+      request->expected = commands.count;
+      try {
+        node->execute(request, c.command_timeout);
+      } catch (const IoError& e) {
+        storage_failure(node->target().label, operation, e.message);
+      }
+      return std::move(request->replies);
+    });
+  }
+}
+
 Target Router::any_server(std::size_t attempt) {
   if (!cluster_) return standalone_->target();
   // Any node will do (PUBLISH reaches every node of a cluster); rotating through them keeps

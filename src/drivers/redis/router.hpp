@@ -3,6 +3,7 @@
 // serving the key's slot; follows redirections and retries what certainly did not run.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,6 +53,13 @@ class Router {
   /// Runs `command` on every master (standalone: the server). Throws as `run`.
   std::vector<Reply> run_on_every_master(std::initializer_list<std::string_view> command,
                                          std::string_view operation);
+
+  /// Runs `commands` back to back on one node, returning one reply per command.
+  using NodeRunner = std::function<std::vector<Reply>(const Commands& commands)>;
+  /// Calls `visit` once per master (standalone: once, for the server) with a runner of commands
+  /// on that master alone, for what walks every node (SCAN). No redirection is followed.
+  /// Throws LockStorageError naming the node and `operation` when a node cannot be reached.
+  void on_every_master(std::string_view operation, const std::function<void(const NodeRunner&)>& visit);
 
   /// A server for a connection any node can serve (the subscriber): the standalone server,
   /// or a cluster node, another for each `attempt`.

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <array>
 #include <climits>
 #include <cstdint>
@@ -43,6 +44,7 @@ enum Stmt : std::size_t {
   kExtendPermit,
   kCountPermits,
   kPermitHeld,
+  kList,
   kSavepoint,
   kRelease,
   kRollbackTo,
@@ -164,6 +166,8 @@ struct SqliteAdapter::Impl {
         return &sql.count_permits;
       case kPermitHeld:
         return &sql.permit_held;
+      case kList:
+        return &sql.list;
       case kSavepoint:
       case kRelease:
       case kRollbackTo:
@@ -228,7 +232,7 @@ struct SqliteAdapter::Impl {
       }
     }
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    while (rc == SQLITE_ROW) {  // one row, but a listing's many
       on_row(st);
       rc = sqlite3_step(st);
     }
@@ -420,6 +424,27 @@ bool SqliteAdapter::holds_permit(const std::string& key, const std::string& hold
 std::uint32_t SqliteAdapter::count_permits(const std::string& key) {
   return static_cast<std::uint32_t>(
       impl_->count(kCountPermits, "count permits", {&key, nullptr, std::nullopt}));
+}
+
+std::vector<HeldLock> SqliteAdapter::list_locks(std::string_view prefix, std::size_t limit) {
+  const std::string key(prefix);
+  std::vector<HeldLock> held;
+  impl_->run(kList, "list locks", {&key, nullptr, std::nullopt}, [&](sqlite3_stmt* st) {
+    if (held.size() >= limit) return;
+    HeldLock h;
+    h.key.assign(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)),
+                 static_cast<std::size_t>(sqlite3_column_bytes(st, 0)));
+    h.owner.assign(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)),
+                   static_cast<std::size_t>(sqlite3_column_bytes(st, 1)));
+    if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
+      h.remaining = Duration(std::max<std::int64_t>(0, sqlite3_column_int64(st, 2)));
+    }
+    if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
+      h.fencing_token = static_cast<std::uint64_t>(sqlite3_column_int64(st, 3));
+    }
+    held.push_back(std::move(h));
+  });
+  return held;
 }
 
 std::int64_t SqliteAdapter::database_now() {
