@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "detail/text.hpp"
 #include "verrou/errors.hpp"
 
 namespace verrou {
@@ -33,27 +34,12 @@ constexpr std::string_view kValidForms =
     "write a number with an optional unit, e.g. \"250ms\", \"1.5s\", \"2m\", \"1h\", \"1d\" "
     "or \"500\" (milliseconds)";
 
-std::string quoted(std::string_view text) {
-  constexpr std::size_t kMaxShown = 64;
-  std::string out = "\"";
-  for (char c : text.substr(0, kMaxShown)) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f || u >= 0x80) {
-      constexpr std::string_view kHex = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[u >> 4U];
-      out += kHex[u & 0xfU];
-    } else {
-      out += c;
-    }
-  }
-  if (text.size() > kMaxShown) out += "…";
-  return out + "\"";
-}
+// Shown cut to this many bytes: a mistyped duration is short, a pasted file is not.
+constexpr std::size_t kMaxShown = 64;
 
 [[noreturn]] void bad_duration(std::string_view text, std::string_view why) {
-  throw InvalidArgumentError("invalid duration " + quoted(text) + ": " + std::string(why) + "; " +
-                             std::string(kValidForms));
+  throw InvalidArgumentError("invalid duration " + detail::quote(text, kMaxShown) + ": " +
+                             std::string(why) + "; " + std::string(kValidForms));
 }
 
 bool is_space(char c) { return c == ' ' || c == '\t'; }
@@ -110,7 +96,7 @@ Duration parse_duration(std::string_view text) {
         break;
       }
     }
-    if (!found) bad_duration(text, "unknown unit " + quoted(unit_text));
+    if (!found) bad_duration(text, "unknown unit " + detail::quote(unit_text, kMaxShown));
   }
 
   const auto unit = static_cast<std::uint64_t>(unit_ms);

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <string>
 
+#include "detail/text.hpp"
 #include "verrou/errors.hpp"
 
 namespace verrou::detail {
@@ -60,13 +61,7 @@ std::string new_owner_token() {
     buffer.used = 0;
     buffer.generation = generation;
   }
-  constexpr std::string_view kHex = "0123456789abcdef";
-  std::string token(kTokenBytes * 2, '0');
-  for (std::size_t i = 0; i < kTokenBytes; ++i) {
-    const unsigned char b = buffer.bytes[buffer.used + i];
-    token[2 * i] = kHex[b >> 4U];
-    token[2 * i + 1] = kHex[b & 0xfU];
-  }
+  std::string token = to_hex(buffer.bytes.data() + buffer.used, kTokenBytes);
   // Wipe what was handed out, so the buffer never holds a token already in use.
   std::memset(buffer.bytes.data() + buffer.used, 0, kTokenBytes);
   buffer.used += kTokenBytes;

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/text.hpp"
 #include "detail/url.hpp"
 
 namespace verrou::detail {
@@ -74,8 +75,6 @@ std::vector<Unit> units_of(std::string_view text, bool decode) {
   }
   return out;
 }
-
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 // Names of parameters whose value is secret: any name containing one of these (so `password`,
 // `sslpassword`, `PWD`, `secret_access_key`, `session_token`, `auth`…).
@@ -233,7 +232,7 @@ class Redactor {
       if (!is_key_char(u_[k].c) || (k > 0 && is_key_char(u_[k - 1].c))) continue;
       std::size_t e = k;
       std::string name;
-      while (e < u_.size() && is_key_char(u_[e].c)) name += lower(u_[e++].c);
+      while (e < u_.size() && is_key_char(u_[e].c)) name += ascii_lower(u_[e++].c);
       std::size_t j = e;
       while (j < u_.size() && is_space(u_[j].c)) ++j;
       if (j >= u_.size() || u_[j].c != '=' || !secret_name(name)) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "detail/text.hpp"
 #include "verrou/errors.hpp"
 
 namespace verrou::detail {
@@ -23,14 +24,6 @@ int hex_value(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 HostPort parse_host(std::string_view original, std::string_view text) {
@@ -168,7 +161,7 @@ Url parse_url(std::string_view text) {
       bad_url(text, "the scheme contains a character other than letters, digits, '+', '-', '.'");
     }
   }
-  url.scheme = lower(text.substr(0, colon));
+  url.scheme = ascii_lower(text.substr(0, colon));
   std::string_view rest = text.substr(colon + 1);
   if (rest.find('#') != std::string_view::npos) {
     bad_url(text, "fragments ('#') are not used by store URLs; percent-encode '#' as %23");
@@ -211,7 +204,7 @@ Url parse_url(std::string_view text) {
 }
 
 bool parse_bool_param(std::string_view name, std::string_view value) {
-  const auto v = lower(value);
+  const auto v = ascii_lower(value);
   if (v == "1" || v == "true" || v == "yes" || v == "on" || v.empty()) return true;
   if (v == "0" || v == "false" || v == "no" || v == "off") return false;
   throw InvalidArgumentError("invalid value \"" + std::string(value.substr(0, 32)) +

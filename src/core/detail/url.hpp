@@ -51,5 +51,4 @@ std::string redact_url_text(std::string_view text);
 // Reads a boolean URL option: 1/0, true/false, yes/no, on/off.
 bool parse_bool_param(std::string_view name, std::string_view value);
 
-// Reads a duration URL option with parse_duration, naming the option in errors.
 }  // namespace verrou::detail

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "detail/driver_registry.hpp"
+#include "detail/store_factory.hpp"
 #include "detail/text.hpp"
 #include "verrou/errors.hpp"
 #include "verrou/semaphore.hpp"
@@ -234,11 +235,7 @@ std::vector<HeldLock> DatabaseStore::list_locks(std::string_view prefix, std::si
 }
 
 StoreFactory database_store(DatabaseStoreOptions options) {
-  return StoreFactory{
-      .driver = "database",
-      .create = [options = std::move(options)]() -> std::shared_ptr<LockStore> {
-        return std::make_shared<DatabaseStore>(options);
-      }};
+  return detail::store_factory<DatabaseStore>("database", std::move(options));
 }
 
 namespace detail {

@@ -5,25 +5,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "detail/text.hpp"
 #include "verrou/errors.hpp"
 
 namespace verrou::detail::dynamodb {
 namespace {
-
-std::string_view trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t\r");
-  if (first == std::string_view::npos) return {};
-  const auto last = text.find_last_not_of(" \t\r");
-  return text.substr(first, last - first + 1);
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 constexpr std::string_view kHowTo =
     "set DynamoDbStoreOptions::credentials, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
@@ -62,7 +48,7 @@ std::map<std::string, std::map<std::string, std::string>> parse_ini(std::string_
     }
     const auto eq = line.find('=');
     if (current == nullptr || eq == std::string_view::npos) continue;
-    (*current)[lower(trim(line.substr(0, eq)))] = std::string(trim(line.substr(eq + 1)));
+    (*current)[ascii_lower(trim(line.substr(0, eq)))] = std::string(trim(line.substr(eq + 1)));
   }
   return sections;
 }

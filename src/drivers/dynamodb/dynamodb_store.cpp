@@ -9,6 +9,8 @@
 
 #include "detail/driver_registry.hpp"
 #include "detail/owner.hpp"
+#include "detail/store_factory.hpp"
+#include "detail/store_options.hpp"
 #include "detail/url.hpp"
 #include "drivers/dynamodb/client.hpp"
 #include "drivers/dynamodb/credentials.hpp"
@@ -59,17 +61,6 @@ std::int64_t fencing_base() {
       .count();
 }
 
-Duration duration_param(const detail::Url& url, std::string_view name, Duration fallback) {
-  const auto value = url.param(name);
-  if (!value) return fallback;
-  try {
-    return parse_duration(*value);
-  } catch (const InvalidArgumentError& e) {
-    throw InvalidArgumentError("dynamodb URL: option " + std::string(name) + "='" + *value +
-                               "' is not a duration (e.g. 500ms, 2s): " + e.what());
-  }
-}
-
 DynamoDbStoreOptions options_from_url(const detail::Url& url) {
   if (url.scheme != "dynamodb") {
     throw InvalidArgumentError("dynamodb URL: expected the scheme dynamodb://, got '" +
@@ -93,9 +84,12 @@ DynamoDbStoreOptions options_from_url(const detail::Url& url) {
   if (auto v = url.param("create_table")) {
     options.create_table = detail::parse_bool_param("create_table", *v);
   }
-  options.connect_timeout = duration_param(url, "connect_timeout", options.connect_timeout);
-  options.request_timeout = duration_param(url, "request_timeout", options.request_timeout);
-  options.retry_deadline = duration_param(url, "retry_deadline", options.retry_deadline);
+  options.connect_timeout =
+      detail::duration_param(url, "connect_timeout", options.connect_timeout);
+  options.request_timeout =
+      detail::duration_param(url, "request_timeout", options.request_timeout);
+  options.retry_deadline = detail::duration_param(url, "retry_deadline", options.retry_deadline,
+                                                  detail::ZeroDuration::allowed);
   return options;
 }
 
@@ -234,16 +228,12 @@ DynamoDbStore::DynamoDbStore(DynamoDbStoreOptions options) : impl_(std::make_uni
                                "' is not valid: lower-case letters, digits and '-', e.g. "
                                "eu-west-1");
   }
-  for (auto [name, value] : {std::pair{"connect_timeout", options.connect_timeout},
-                             std::pair{"request_timeout", options.request_timeout}}) {
-    if (value <= Duration::zero()) {
-      throw InvalidArgumentError(std::string("DynamoDB store: ") + name +
-                                 " must be more than zero");
-    }
-  }
-  if (options.retry_deadline < Duration::zero()) {
-    throw InvalidArgumentError("DynamoDB store: retry_deadline must not be negative");
-  }
+  detail::check_duration("DynamoDB store: DynamoDbStoreOptions::connect_timeout",
+                         options.connect_timeout);
+  detail::check_duration("DynamoDB store: DynamoDbStoreOptions::request_timeout",
+                         options.request_timeout);
+  detail::check_duration("DynamoDB store: DynamoDbStoreOptions::retry_deadline",
+                         options.retry_deadline, detail::ZeroDuration::allowed);
   std::string endpoint = options.endpoint;
   if (endpoint.empty()) {
     endpoint = "https://dynamodb." + region + ".amazonaws.com";
@@ -442,12 +432,7 @@ void DynamoDbStore::extend(const std::string& key, const std::string& owner, Dur
 }
 
 StoreFactory dynamodb_store(DynamoDbStoreOptions options) {
-  return StoreFactory{
-      .driver = "dynamodb",
-      .create = [options = std::move(options)]() -> std::shared_ptr<LockStore> {
-        return std::make_shared<DynamoDbStore>(options);
-      },
-  };
+  return detail::store_factory<DynamoDbStore>("dynamodb", std::move(options));
 }
 
 namespace detail {

@@ -5,58 +5,18 @@
 #include <cmath>
 #include <exception>
 
+#include "detail/text.hpp"
 #include "verrou/errors.hpp"
 #include "verrou/store.hpp"
 
 namespace verrou::detail::dynamodb {
-namespace {
-
-bool valid_utf8(std::string_view text) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    std::size_t extra = 0;
-    std::uint32_t code = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    if ((c & 0xE0U) == 0xC0U) {
-      extra = 1;
-      code = c & 0x1FU;
-    } else if ((c & 0xF0U) == 0xE0U) {
-      extra = 2;
-      code = c & 0x0FU;
-    } else if ((c & 0xF8U) == 0xF0U) {
-      extra = 3;
-      code = c & 0x07U;
-    } else {
-      return false;
-    }
-    if (i + extra >= text.size()) return false;
-    for (std::size_t k = 1; k <= extra; ++k) {
-      const auto next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xC0U) != 0x80U) return false;
-      code = (code << 6U) | (next & 0x3FU);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
-    if ((extra == 1 && code < 0x80) || (extra == 2 && code < 0x800) ||
-        (extra == 3 && code < 0x10000) || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
-      return false;
-    }
-    i += extra + 1;
-  }
-  return true;
-}
-
-}  // namespace
 
 nlohmann::json str(const std::string& value) { return nlohmann::json{{"S", value}}; }
 nlohmann::json num(std::int64_t value) { return nlohmann::json{{"N", std::to_string(value)}}; }
 
 void check_key(const std::string& key) {
   validate_key(key);
-  if (!valid_utf8(key)) {
+  if (!is_utf8(key)) {
     throw InvalidArgumentError(
         "DynamoDB store: the key is not valid UTF-8; DynamoDB keys are strings, so use UTF-8 "
         "text (encode binary keys, e.g. as hex)");

@@ -9,26 +9,11 @@
 #include <ctime>
 #include <map>
 
+#include "detail/text.hpp"
 #include "verrou/errors.hpp"
 
 namespace verrou::detail::sigv4 {
 namespace {
-
-constexpr std::string_view kHex = "0123456789abcdef";
-
-std::string to_hex(const unsigned char* data, std::size_t size) {
-  std::string out;
-  out.reserve(size * 2);
-  for (std::size_t i = 0; i < size; ++i) {
-    out.push_back(kHex[data[i] >> 4U]);
-    out.push_back(kHex[data[i] & 0x0FU]);
-  }
-  return out;
-}
-
-char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
 
 bool is_space(char c) { return c == ' ' || c == '\t'; }
 
@@ -133,7 +118,7 @@ Signed sign(const Request& request, const Credentials& credentials, std::string_
   for (const auto& [name, value] : request.headers) {
     std::string lname;
     lname.reserve(name.size());
-    for (char c : name) lname.push_back(lower(c));
+    for (char c : name) lname.push_back(ascii_lower(c));
     auto [it, inserted] = headers.try_emplace(std::move(lname), canonical_value(value));
     if (!inserted) {
       it->second.push_back(',');

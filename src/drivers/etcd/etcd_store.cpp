@@ -6,6 +6,7 @@
 
 #include "detail/driver_registry.hpp"
 #include "detail/owner.hpp"
+#include "detail/store_factory.hpp"
 #include "drivers/etcd/store_impl.hpp"
 #include "verrou/open_store.hpp"
 
@@ -186,12 +187,7 @@ void EtcdStore::ping() {
 
 StoreFactory etcd_store(EtcdStoreOptions options) {
   detail::etcd::validate(options);
-  return StoreFactory{
-      .driver = "etcd",
-      .create = [options = std::move(options)]() -> std::shared_ptr<LockStore> {
-        return std::make_shared<EtcdStore>(options);
-      },
-  };
+  return detail::store_factory<EtcdStore>("etcd", std::move(options));
 }
 
 namespace detail {

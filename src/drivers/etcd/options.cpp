@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "detail/store_options.hpp"
 #include "verrou/errors.hpp"
 
 namespace verrou::detail::etcd {
@@ -10,17 +11,6 @@ namespace {
 
 // Longest prefix accepted: keys stay well within etcd's request size.
 constexpr std::size_t kMaxPrefix = 1024;
-
-Duration duration_param(const Url& url, std::string_view name, Duration fallback) {
-  const auto text = url.param(name);
-  if (!text) return fallback;
-  try {
-    return parse_duration(*text);
-  } catch (const InvalidArgumentError& e) {
-    throw InvalidArgumentError("etcd URL option " + std::string(name) + "='" + *text +
-                               "' is not a duration (e.g. 500ms, 2s): " + e.what());
-  }
-}
 
 EtcdExpiry expiry_from_text(const std::string& text) {
   if (text == "lease") return EtcdExpiry::lease;
@@ -128,13 +118,9 @@ void validate(const EtcdStoreOptions& options) {
                                ", not a valid EtcdExpiry; use EtcdExpiry::lease or "
                                "EtcdExpiry::clock");
   }
-  for (auto [name, value] : {std::pair{"connect_timeout", options.connect_timeout},
-                             std::pair{"request_timeout", options.request_timeout},
-                             std::pair{"operation_timeout", options.operation_timeout}}) {
-    if (value <= Duration::zero()) {
-      throw InvalidArgumentError(std::string("etcd store: ") + name + " must be more than 0 ms");
-    }
-  }
+  check_duration("etcd store: EtcdStoreOptions::connect_timeout", options.connect_timeout);
+  check_duration("etcd store: EtcdStoreOptions::request_timeout", options.request_timeout);
+  check_duration("etcd store: EtcdStoreOptions::operation_timeout", options.operation_timeout);
 }
 
 ClientOptions client_options(const EtcdStoreOptions& options) {

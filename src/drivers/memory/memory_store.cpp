@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// src/drivers/memory: the in-process store; always built, inside verrou_core.
 #include "verrou/drivers/memory.hpp"
 
 #include <algorithm>

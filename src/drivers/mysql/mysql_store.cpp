@@ -15,9 +15,11 @@
 #include <utility>
 
 #include "detail/driver_registry.hpp"
+#include "detail/store_factory.hpp"
+#include "detail/store_options.hpp"
 #include "detail/url.hpp"
+#include "drivers/database/adapter_store.hpp"
 #include "drivers/database/dialect.hpp"
-#include "drivers/database/options.hpp"
 #include "drivers/database/pool.hpp"
 #include "drivers/mysql/mysql_connection.hpp"
 #include "verrou/drivers/mysql.hpp"
@@ -178,11 +180,8 @@ MysqlAdapter::MysqlAdapter(MysqlStoreOptions options) : impl_(std::make_unique<I
   if (options.pool_size == 0) {
     throw InvalidArgumentError("MysqlStoreOptions::pool_size is 0; use 1 or more (default 4)");
   }
-  if (options.connect_timeout <= Duration::zero() || options.query_timeout <= Duration::zero()) {
-    throw InvalidArgumentError(
-        "MysqlStoreOptions: connect_timeout and "
-        "query_timeout must be above zero");
-  }
+  detail::check_duration("MysqlStoreOptions::connect_timeout", options.connect_timeout);
+  detail::check_duration("MysqlStoreOptions::query_timeout", options.query_timeout);
   impl_->server = borrowed ? std::string("(application's connection)")
                            : options.host + ":" + std::to_string(options.port);
   impl_->options = std::move(options);
@@ -366,22 +365,11 @@ std::int64_t MysqlAdapter::database_now() {
 const std::string& MysqlAdapter::server() const { return impl_->server; }
 
 std::shared_ptr<DatabaseStore> make_mysql_store(MysqlStoreOptions options) {
-  auto table = options.table_name;
-  const bool create = options.auto_create_table;
-  const bool fencing = options.fencing_tokens;
-  return std::make_shared<DatabaseStore>(DatabaseStoreOptions{
-      .adapter = std::make_shared<MysqlAdapter>(std::move(options)),
-      .table_name = std::move(table),
-      .auto_create_table = create,
-      .fencing_tokens = fencing,
-  });
+  return detail::store_over_adapter<MysqlAdapter>(std::move(options));
 }
 
 StoreFactory mysql_store(MysqlStoreOptions options) {
-  return StoreFactory{.driver = "mysql",
-                      .create = [options = std::move(options)]() -> std::shared_ptr<LockStore> {
-                        return make_mysql_store(options);
-                      }};
+  return detail::store_factory("mysql", std::move(options), &make_mysql_store);
 }
 
 namespace detail {

@@ -10,16 +10,13 @@
 #include <string_view>
 #include <vector>
 
-namespace verrou::detail::pg {
+#include "detail/text.hpp"
 
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
+namespace verrou::detail::pg {
 
 std::string error_of(const PGconn* pg) {
   const char* m = PQerrorMessage(pg);
-  return trim(m != nullptr ? m : "");
+  return trim_end(m != nullptr ? m : "");
 }
 
 ConnectSettings::ConnectSettings(std::string conninfo, Duration connect_timeout)
@@ -122,7 +119,7 @@ Reply finish_statement(PGconn* pg, steady::time_point deadline) {
   if (error) {
     const char* state = PQresultErrorField(error.get(), PG_DIAG_SQLSTATE);
     reply.sqlstate = state != nullptr ? state : "";
-    std::string cause = trim(PQresultErrorMessage(error.get()));
+    std::string cause = trim_end(PQresultErrorMessage(error.get()));
     if (!reply.sqlstate.empty()) cause += " (SQLSTATE " + reply.sqlstate + ")";
     return fail(PQstatus(pg) == CONNECTION_OK ? Reply::Status::failed : Reply::Status::broken,
                 std::move(cause));

@@ -23,9 +23,6 @@ struct ResultDeleter {
 };
 using Result = std::unique_ptr<PGresult, ResultDeleter>;
 
-/// `s` without trailing newlines and spaces (libpq's messages end with one).
-std::string trim(std::string s);
-
 /// The connection's last error message, trimmed.
 std::string error_of(const PGconn* pg);
 

@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "detail/text.hpp"
 #include "verrou/errors.hpp"
 
 namespace verrou::detail::pg {
@@ -50,12 +51,7 @@ bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0;
 std::size_t secret_assignment(std::string_view s) {
   constexpr std::string_view kWord = "password";
   for (std::size_t i = 0; i + kWord.size() <= s.size(); ++i) {
-    if (!std::equal(kWord.begin(), kWord.end(), s.begin() + static_cast<std::ptrdiff_t>(i),
-                    [](char a, char b) {
-                      return a == std::tolower(static_cast<unsigned char>(b));
-                    })) {
-      continue;
-    }
+    if (!starts_with_ignoring_case(s.substr(i), kWord)) continue;
     std::size_t j = i + kWord.size();
     while (j < s.size() && is_space(s[j])) ++j;
     if (j < s.size() && s[j] == '=') return j + 1;
@@ -183,10 +179,7 @@ std::string redact_uri(std::string_view s, std::size_t authority_begin) {
 std::string redact_conninfo(std::string_view conninfo) {
   try {
     for (std::string_view scheme : {"postgresql://", "postgres://"}) {
-      if (conninfo.size() >= scheme.size() &&
-          std::equal(scheme.begin(), scheme.end(), conninfo.begin(), [](char a, char b) {
-            return a == std::tolower(static_cast<unsigned char>(b));
-          })) {
+      if (starts_with_ignoring_case(conninfo, scheme)) {
         return redact_uri(conninfo, scheme.size());
       }
     }
@@ -233,9 +226,7 @@ std::string server_of(const std::string& conninfo) {
   char* err = nullptr;
   PQconninfoOption* parsed = PQconninfoParse(conninfo.c_str(), &err);
   if (parsed == nullptr) {
-    std::string lowered(conninfo);
-    std::transform(lowered.begin(), lowered.end(), lowered.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    const std::string lowered = ascii_lower(conninfo);
     const bool has_password = lowered.find("password") != std::string::npos;
     std::string why = err != nullptr ? redact_parse_error(err, !has_password) : "out of memory";
     if (err != nullptr) PQfreemem(err);

@@ -15,9 +15,11 @@
 #include <vector>
 
 #include "detail/driver_registry.hpp"
+#include "detail/store_factory.hpp"
+#include "detail/store_options.hpp"
 #include "detail/url.hpp"
+#include "drivers/database/adapter_store.hpp"
 #include "drivers/database/dialect.hpp"
-#include "drivers/database/options.hpp"
 #include "drivers/database/pool.hpp"
 #include "drivers/postgres/connection.hpp"
 #include "drivers/postgres/conninfo.hpp"
@@ -198,10 +200,8 @@ PostgresAdapter::PostgresAdapter(PostgresStoreOptions options) : impl_(std::make
   if (options.pool_size == 0) {
     throw InvalidArgumentError("PostgresStoreOptions::pool_size is 0; use 1 or more (default 4)");
   }
-  if (options.connect_timeout <= Duration::zero() || options.query_timeout <= Duration::zero()) {
-    throw InvalidArgumentError(
-        "PostgresStoreOptions: connect_timeout and query_timeout must be above zero");
-  }
+  detail::check_duration("PostgresStoreOptions::connect_timeout", options.connect_timeout);
+  detail::check_duration("PostgresStoreOptions::query_timeout", options.query_timeout);
   if (options.connection != nullptr) {
     const char* host = PQhost(options.connection);
     const char* port = PQport(options.connection);
@@ -523,24 +523,13 @@ std::optional<Acquired> PostgresStore::save_waiting(
 
 std::shared_ptr<DatabaseStore> make_postgres_store(PostgresStoreOptions options) {
   if (options.connection != nullptr) {
-    auto table = options.table_name;
-    const bool create = options.auto_create_table;
-    const bool fencing = options.fencing_tokens;
-    return std::make_shared<DatabaseStore>(DatabaseStoreOptions{
-        .adapter = std::make_shared<PostgresAdapter>(std::move(options)),
-        .table_name = std::move(table),
-        .auto_create_table = create,
-        .fencing_tokens = fencing,
-    });
+    return detail::store_over_adapter<PostgresAdapter>(std::move(options));
   }
   return std::make_shared<PostgresStore>(std::move(options));
 }
 
 StoreFactory postgres_store(PostgresStoreOptions options) {
-  return StoreFactory{.driver = "postgres",
-                      .create = [options = std::move(options)]() -> std::shared_ptr<LockStore> {
-                        return make_postgres_store(options);
-                      }};
+  return detail::store_factory("postgres", std::move(options), &make_postgres_store);
 }
 
 namespace detail {

@@ -2,7 +2,7 @@
 // src/drivers/redis: the Redis store (standalone, Cluster, TLS) over the store's own client.
 //
 // This file holds the store's lock operations; redis_semaphores.cpp its semaphores, and
-// store_impl what both share. Beside them: url_options.cpp (URLs, option checks),
+// store_impl what both share. Beside them: store_options.cpp (URLs, option checks),
 // router (which server runs a command; cluster_map for the slot map, hash_slot for CRC16),
 // multiplexer and pipeline (threads sharing pipelined connections), connection (socket, TLS
 // in tls, AUTH), reply (RESP through hiredis), drainer (late replies on stalled connections),
@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "detail/owner.hpp"
+#include "detail/store_factory.hpp"
 #include "drivers/redis/data_layout.hpp"
 #include "drivers/redis/redis_errors.hpp"
 #include "drivers/redis/store_impl.hpp"
@@ -215,10 +216,7 @@ std::string RedisStore::release_channel(std::string_view key) const {
 
 StoreFactory redis_store(RedisStoreOptions options) {
   detail::redis::validate_store_options(options);
-  return StoreFactory{
-      .driver = "redis",
-      .create = [options = std::move(options)] { return std::make_shared<RedisStore>(options); },
-  };
+  return detail::store_factory<RedisStore>("redis", std::move(options));
 }
 
 }  // namespace verrou

@@ -5,17 +5,15 @@
 
 #include <utility>
 
+#include "detail/text.hpp"
+
 namespace verrou::detail::redis {
 
 Script::Script(std::string text) : body(std::move(text)) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   EVP_Digest(body.data(), body.size(), digest, &length, EVP_sha1(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (unsigned int i = 0; i < length; ++i) {
-    sha1 += kHex[digest[i] >> 4U];
-    sha1 += kHex[digest[i] & 15U];
-  }
+  sha1 = to_hex(digest, length);
 }
 
 // Publishing goes through pcall: a user without rights on the channel (Redis 7's default

@@ -2,9 +2,9 @@
 #include "drivers/redis/store_options.hpp"
 
 #include <algorithm>
-#include <charconv>
 
 #include "detail/driver_registry.hpp"
+#include "detail/store_options.hpp"
 #include "detail/url.hpp"
 #include "verrou/errors.hpp"
 #include "verrou/open_store.hpp"
@@ -33,18 +33,14 @@ void validate_connection(const RedisConnection& c) {
   if (c.database < 0) {
     throw InvalidArgumentError("redis: database must be 0 or more; got " + std::to_string(c.database));
   }
-  if (c.connect_timeout.count() <= 0 || c.command_timeout.count() <= 0) {
-    throw InvalidArgumentError("redis: connect_timeout and command_timeout must be more than 0 ms");
-  }
+  check_duration("redis: RedisConnection::connect_timeout", c.connect_timeout);
+  check_duration("redis: RedisConnection::command_timeout", c.command_timeout);
   if (c.pool_size == 0) throw InvalidArgumentError("redis: pool_size must be at least 1");
 }
 
 void validate_store_options(const RedisStoreOptions& options) {
   validate_connection(options.connection);
-  if (options.wait_timeout.count() <= 0) {
-    throw InvalidArgumentError("redis: wait_timeout must be more than 0 ms; got " +
-                               std::to_string(options.wait_timeout.count()) + " ms");
-  }
+  check_duration("redis: RedisStoreOptions::wait_timeout", options.wait_timeout);
 }
 
 std::shared_ptr<const Settings> make_settings(const RedisConnection& connection) {
@@ -62,32 +58,6 @@ std::shared_ptr<const Settings> make_settings(const RedisConnection& connection)
 namespace {
 
 using detail::redis::validate_connection;
-
-Duration duration_param(const detail::Url& url, std::string_view name, Duration fallback) {
-  auto text = url.param(name);
-  if (!text) return fallback;
-  Duration d;
-  try {
-    d = parse_duration(*text);
-  } catch (const InvalidArgumentError& e) {
-    throw InvalidArgumentError("redis URL option " + std::string(name) + ": " + e.what());
-  }
-  if (d.count() <= 0) {
-    throw InvalidArgumentError("redis URL option " + std::string(name) + " must be more than 0 ms");
-  }
-  return d;
-}
-
-long long integer_param(std::string_view name, const std::string& text, long long low, long long high) {
-  long long value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || ptr != text.data() + text.size() || value < low || value > high) {
-    throw InvalidArgumentError("redis URL option " + std::string(name) + "=\"" + text +
-                               "\" is not a whole number from " + std::to_string(low) + " to " +
-                               std::to_string(high));
-  }
-  return value;
-}
 
 // `store_options`: also accept the store's own options (open_store), not only the connection's.
 RedisConnection connection_from(const detail::Url& url, bool store_options) {
@@ -153,16 +123,16 @@ RedisConnection connection_from(const detail::Url& url, bool store_options) {
       if (c.cluster) {
         throw InvalidArgumentError("a " + scheme + " URL takes no database path (Redis Cluster has only database 0)");
       }
-      c.database = static_cast<int>(integer_param("database (the URL path)", url.path.substr(1), 0, 1'000'000));
+      c.database = static_cast<int>(detail::whole_number_option(url, "database (the URL path)", url.path.substr(1), 0, 1'000'000));
     }
   }
   if (auto db = url.param("db")) {
-    c.database = static_cast<int>(integer_param("db", *db, 0, 1'000'000));
+    c.database = static_cast<int>(detail::whole_number_option(url, "db", *db, 0, 1'000'000));
   }
-  c.connect_timeout = duration_param(url, "connect_timeout", c.connect_timeout);
-  c.command_timeout = duration_param(url, "command_timeout", c.command_timeout);
+  c.connect_timeout = detail::duration_param(url, "connect_timeout", c.connect_timeout);
+  c.command_timeout = detail::duration_param(url, "command_timeout", c.command_timeout);
   if (auto p = url.param("pool_size")) {
-    c.pool_size = static_cast<std::size_t>(integer_param("pool_size", *p, 1, 100'000));
+    c.pool_size = static_cast<std::size_t>(detail::whole_number_option(url, "pool_size", *p, 1, 100'000));
   }
   if (auto v = url.param("ca_file")) c.tls_ca_file = *v;
   if (auto v = url.param("tls_server_name")) c.tls_server_name = *v;
@@ -179,9 +149,9 @@ std::shared_ptr<LockStore> open_redis(const detail::Url& url) {
   RedisStoreOptions options{.connection = connection_from(url, true),
                             .key_prefix = url.param("key_prefix").value_or("")};
   if (auto n = url.param("wait_replicas")) {
-    options.wait_replicas = static_cast<std::uint32_t>(integer_param("wait_replicas", *n, 0, 1000));
+    options.wait_replicas = static_cast<std::uint32_t>(detail::whole_number_option(url, "wait_replicas", *n, 0, 1000));
   }
-  options.wait_timeout = duration_param(url, "wait_timeout", options.wait_timeout);
+  options.wait_timeout = detail::duration_param(url, "wait_timeout", options.wait_timeout);
   return std::make_shared<RedisStore>(std::move(options));
 }
 

@@ -9,9 +9,11 @@
 #include <utility>
 
 #include "detail/driver_registry.hpp"
+#include "detail/store_factory.hpp"
+#include "detail/store_options.hpp"
 #include "detail/text.hpp"
 #include "detail/url.hpp"
-#include "drivers/database/options.hpp"
+#include "drivers/database/adapter_store.hpp"
 #include "drivers/soci/soci_adapter_impl.hpp"
 #include "drivers/soci/soci_connection_string.hpp"
 #include "verrou/drivers/soci.hpp"
@@ -81,9 +83,7 @@ SociAdapter::SociAdapter(SociStoreOptions options) : impl_(std::make_unique<Impl
   if (options.pool_size == 0) {
     throw InvalidArgumentError("SociStoreOptions::pool_size is 0; use 1 or more (default 4)");
   }
-  if (options.wait_timeout <= Duration::zero()) {
-    throw InvalidArgumentError("SociStoreOptions::wait_timeout must be above zero (default 30s)");
-  }
+  detail::check_duration("SociStoreOptions::wait_timeout", options.wait_timeout);
   options.backend = detail::ascii_lower(options.backend);
   auto& impl = *impl_;
   if (!options.connection_string.empty()) {
@@ -306,22 +306,11 @@ std::int64_t SociAdapter::database_now() {
 const std::string& SociAdapter::server() const { return impl_->server; }
 
 std::shared_ptr<DatabaseStore> make_soci_store(SociStoreOptions options) {
-  auto table = options.table_name;
-  const bool create = options.auto_create_table;
-  const bool fencing = options.fencing_tokens;
-  return std::make_shared<DatabaseStore>(DatabaseStoreOptions{
-      .adapter = std::make_shared<SociAdapter>(std::move(options)),
-      .table_name = std::move(table),
-      .auto_create_table = create,
-      .fencing_tokens = fencing,
-  });
+  return detail::store_over_adapter<SociAdapter>(std::move(options));
 }
 
 StoreFactory soci_store(SociStoreOptions options) {
-  return StoreFactory{.driver = "soci",
-                      .create = [options = std::move(options)]() -> std::shared_ptr<LockStore> {
-                        return make_soci_store(options);
-                      }};
+  return detail::store_factory("soci", std::move(options), &make_soci_store);
 }
 
 namespace detail {

@@ -11,9 +11,11 @@
 #include <utility>
 
 #include "detail/driver_registry.hpp"
+#include "detail/store_factory.hpp"
+#include "detail/store_options.hpp"
 #include "detail/url.hpp"
+#include "drivers/database/adapter_store.hpp"
 #include "drivers/database/dialect.hpp"
-#include "drivers/database/options.hpp"
 #include "drivers/database/pool.hpp"
 #include "verrou/drivers/sqlite.hpp"
 #include "verrou/errors.hpp"
@@ -318,9 +320,7 @@ SqliteAdapter::SqliteAdapter(SqliteStoreOptions options) : impl_(std::make_uniqu
   if (options.pool_size == 0) {
     throw InvalidArgumentError("SqliteStoreOptions::pool_size is 0; use 1 or more (default 4)");
   }
-  if (options.busy_timeout <= Duration::zero()) {
-    throw InvalidArgumentError("SqliteStoreOptions::busy_timeout must be above zero (default 5s)");
-  }
+  detail::check_duration("SqliteStoreOptions::busy_timeout", options.busy_timeout);
   const bool in_memory = options.connection == nullptr && options.path == ":memory:";
   impl_->where = options.connection != nullptr ? "database (application's connection)"
                  : in_memory                   ? "in-memory database"
@@ -454,22 +454,11 @@ std::int64_t SqliteAdapter::database_now() {
 }
 
 std::shared_ptr<DatabaseStore> make_sqlite_store(SqliteStoreOptions options) {
-  auto table = options.table_name;
-  const bool create = options.auto_create_table;
-  const bool fencing = options.fencing_tokens;
-  return std::make_shared<DatabaseStore>(DatabaseStoreOptions{
-      .adapter = std::make_shared<SqliteAdapter>(std::move(options)),
-      .table_name = std::move(table),
-      .auto_create_table = create,
-      .fencing_tokens = fencing,
-  });
+  return detail::store_over_adapter<SqliteAdapter>(std::move(options));
 }
 
 StoreFactory sqlite_store(SqliteStoreOptions options) {
-  return StoreFactory{.driver = "sqlite",
-                      .create = [options = std::move(options)]() -> std::shared_ptr<LockStore> {
-                        return make_sqlite_store(options);
-                      }};
+  return detail::store_factory("sqlite", std::move(options), &make_sqlite_store);
 }
 
 namespace detail {

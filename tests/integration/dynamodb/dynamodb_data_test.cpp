@@ -23,15 +23,6 @@ using namespace std::chrono_literals;
 using json = nlohmann::json;
 using ::testing::HasSubstr;
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
-
 class DynamoDbData : public ::testing::TestWithParam<Server (*)()> {
  protected:
   void SetUp() override {

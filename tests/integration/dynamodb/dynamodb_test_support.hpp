@@ -2,6 +2,8 @@
 // Shared by the DynamoDB store's tests: where the servers are, and how to reach them.
 #pragma once
 
+#include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,5 +35,15 @@ std::optional<std::string> unavailable(const Server& server);
 
 // A fresh table name for one test.
 std::string unique_table(const std::string& stem);
+
+// The message of what `f` throws, or "(no exception)".
+inline std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(no exception)";
+}
 
 }  // namespace verrou::dynamodb_test
