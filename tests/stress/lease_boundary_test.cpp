@@ -53,7 +53,17 @@ void check_lease_boundary(const std::string& url, int rounds = 40,
   std::int64_t worst_ns = 0;
   for (int round = 0; round < rounds; ++round) {
     auto first = locks.create_lock(key, ttl);
-    ASSERT_TRUE(first.acquire_immediately());
+    // A store may refuse an acquisition it cannot give its whole TTL (etcd, when granting a
+    // lease took too long on a loaded machine): that says nothing of the boundary, try again.
+    bool held = false;
+    for (int attempt = 0; !held; ++attempt) {
+      try {
+        held = first.acquire_immediately();
+        ASSERT_TRUE(held);
+      } catch (const verrou::LockStorageError& e) {
+        if (attempt == 4) FAIL() << "five acquisitions failed, the last one: " << e.what();
+      }
+    }
     const auto expiration_ms = first.serialize().expiration_time;
     ASSERT_TRUE(expiration_ms.has_value());
     const std::int64_t expiration_ns = *expiration_ms * 1'000'000;
@@ -65,7 +75,10 @@ void check_lease_boundary(const std::string& url, int rounds = 40,
     bool taken = false;
     std::int64_t returned = 0;
     while (!taken && realtime_ns() < give_up) {
-      taken = second.acquire_immediately();
+      try {
+        taken = second.acquire_immediately();
+      } catch (const verrou::LockStorageError&) {  // as above: not an answer about the lock
+      }
       returned = realtime_ns();
     }
     ASSERT_TRUE(taken) << "the first lock never expired";
