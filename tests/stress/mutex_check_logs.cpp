@@ -7,6 +7,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <thread>
 
 #include "fenced_resource.hpp"
 #include "mutex_check.hpp"
@@ -239,8 +240,18 @@ void check_keys_free(const Options& o, const CheckResult& r, std::vector<std::st
     auto store = verrou::open_store(replace_dir(o.store, o.dir));
     if (o.limit > 0) {
       auto* semaphores = dynamic_cast<verrou::SemaphoreStore*>(store.get());
+      // Stalled holders' permits run out rather than being given back; where expiry is the
+      // server's to apply (etcd deletes a key when its lease ends, 2 s at least), they stay
+      // counted a while after their lease end: give them that long, never with long leases.
+      const auto settle = std::chrono::steady_clock::now() +
+                          (o.stall_every > 0 ? std::chrono::seconds(5) : std::chrono::seconds(0));
       for (const auto& key : key_names(o.dir, o.keys)) {
-        if (const auto held = semaphores->count_permits(key); held > 0) {
+        auto held = semaphores->count_permits(key);
+        while (held > 0 && std::chrono::steady_clock::now() < settle) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          held = semaphores->count_permits(key);
+        }
+        if (held > 0) {
           problems.push_back("LEFT HELD: " + std::to_string(held) + " permits of " + key +
                              " are held after every holder gave its permit back");
         }
